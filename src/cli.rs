@@ -1,0 +1,148 @@
+//! The command line (clap derive). Every option that has an environment variable says so in
+//! `--help`; the help carries examples and the exit codes.
+
+use crate::model::Severity;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Examples:
+  pulldoctor explain incident.log                  classify a pasted journal, events or job log
+  kubectl describe pod api-7d9f -n gition | pulldoctor explain -
+  journalctl -u containerd --since '10 min ago' | pulldoctor explain --json -
+  pulldoctor --headless --log node1.log --events events.txt > report.json
+  pulldoctor --headless --log node1.log --record incident.bundle.json
+  pulldoctor --headless --replay incident.bundle.json
+  pulldoctor signatures --test --checks-dir ./my-checks
+
+Exit codes:
+  0  nothing at or above --fail-on      2  usage or configuration error
+  1  findings at or above --fail-on     3  the run could not complete";
+
+/// Diagnose why a container image will not build, push or pull: GitLab CI → Docker daemon →
+/// registry → network hops → containerd → kubelet.
+#[derive(Debug, Parser)]
+#[command(name = "pulldoctor", version, about, after_help = AFTER_HELP, arg_required_else_help = true)]
+pub struct Cli {
+    /// What to do; without a command, `--headless` runs the checks.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Run the checks and print the JSON report on stdout (exit code by worst finding).
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Inputs and engine options shared by every mode.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options of a run.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// A containerd/kubelet journal or any log to classify (repeatable; `-` is stdin).
+    #[arg(long = "log", value_name = "FILE", global = true)]
+    pub logs: Vec<String>,
+
+    /// `kubectl describe pod` or `kubectl get events` output (repeatable).
+    #[arg(long = "events", value_name = "FILE", global = true)]
+    pub events: Vec<String>,
+
+    /// A GitLab CI job log, raw or as shown (repeatable).
+    #[arg(long = "job-log", value_name = "FILE", global = true)]
+    pub job_logs: Vec<String>,
+
+    /// Add or override signatures from `*.toml` files in DIR (repeatable).
+    #[arg(long = "checks-dir", value_name = "DIR", env = "PULLDOCTOR_CHECKS_DIR", global = true)]
+    pub checks_dirs: Vec<PathBuf>,
+
+    /// Record every probe answer, secrets redacted, into a bundle FILE.
+    #[arg(long, value_name = "FILE", global = true, conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+
+    /// Re-run the analysis of a recorded bundle, touching no network and no file.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub replay: Option<PathBuf>,
+
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value = "error", env = "PULLDOCTOR_FAIL_ON", global = true)]
+    pub fail_on: SeverityArg,
+
+    /// Checks running at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), global = true)]
+    pub concurrency: u16,
+
+    /// Seconds one check may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub timeout: u64,
+
+    /// Refuse every fix.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE", global = true)]
+    pub output: Option<PathBuf>,
+
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, value_name = "LEVEL", env = "PULLDOCTOR_LOG", default_value = "warn", global = true)]
+    pub log_level: String,
+}
+
+/// Severity as a command-line value.
+#[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
+pub enum SeverityArg {
+    /// info and above
+    Info,
+    /// warning and above
+    Warning,
+    /// error and above
+    #[default]
+    Error,
+    /// critical only
+    Critical,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Error => Severity::Error,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify every failure in pasted text: a journal, `kubectl` events, a job log, docker output.
+    Explain(ExplainArgs),
+    /// List the signature catalog, print its patterns, or run its examples.
+    Signatures(SignaturesArgs),
+}
+
+/// `explain` options.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Files to read (`-` or nothing: standard input).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<String>,
+
+    /// Print the JSON report instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `signatures` options.
+#[derive(Debug, Args)]
+pub struct SignaturesArgs {
+    /// Print every failure pattern, one per line (POSIX ERE; what the benchmark hands to grep).
+    #[arg(long, conflicts_with = "test")]
+    pub patterns: bool,
+
+    /// Run every example and counterexample of the catalog (with --checks-dir) and report failures.
+    #[arg(long)]
+    pub test: bool,
+}

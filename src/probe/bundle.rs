@@ -1,0 +1,131 @@
+//! The bundle: every probe answer of a run, recorded (`--record FILE`) so the run can be replayed
+//! (`--replay FILE`) with no network and no files. Versioned; secrets are redacted before they
+//! are recorded.
+//!
+//! Format (JSON): `{"format": "pulldoctor-bundle", "version": 1, "tool": {...}, "recorded_at":
+//! RFC 3339, "probes": [{"kind": "input", "name": "...", "ok": "<text>"} | {..., "error": "..."}]}`.
+
+use serde::{Deserialize, Serialize};
+
+/// The only format name a bundle may carry.
+pub const FORMAT: &str = "pulldoctor-bundle";
+/// The bundle version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// One recorded probe answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProbeRecord {
+    /// A text input (file or standard input), redacted.
+    Input {
+        /// The name it was opened by.
+        name: String,
+        /// Its text, or the error that opening it gave.
+        #[serde(flatten, with = "result_repr")]
+        result: Result<String, String>,
+    },
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// Always `pulldoctor-bundle`.
+    pub format: String,
+    /// The format version.
+    pub version: u32,
+    /// The pulldoctor that recorded it.
+    pub tool: String,
+    /// When recording started.
+    pub recorded_at: String,
+    /// Every probe answer, in the order asked.
+    pub probes: Vec<ProbeRecord>,
+}
+
+impl Bundle {
+    /// An empty bundle for this build.
+    #[must_use]
+    pub fn new() -> Self {
+        Bundle {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            tool: format!("pulldoctor {}", env!("CARGO_PKG_VERSION")),
+            recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            probes: Vec::new(),
+        }
+    }
+
+    /// Read and check a bundle.
+    ///
+    /// # Errors
+    /// Not JSON (with line and column), not a bundle, or a version this build cannot read.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let b: Bundle = serde_json::from_str(text).map_err(|e| format!("not a pulldoctor bundle: {e}"))?;
+        if b.format != FORMAT {
+            return Err(format!("not a pulldoctor bundle (format is '{}')", b.format));
+        }
+        if b.version != VERSION {
+            return Err(format!("bundle version {} is not supported (this build reads version {VERSION})", b.version));
+        }
+        Ok(b)
+    }
+
+    /// The names of the inputs it recorded, in order.
+    #[must_use]
+    pub fn input_names(&self) -> Vec<String> {
+        self.probes.iter().map(|ProbeRecord::Input { name, .. }| name.clone()).collect()
+    }
+}
+
+impl Default for Bundle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `Result<String, String>` as `{"ok": …}` / `{"error": …}`.
+mod result_repr {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Repr {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        ok: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error: Option<String>,
+    }
+
+    pub fn serialize<S: Serializer>(r: &Result<String, String>, s: S) -> Result<S::Ok, S::Error> {
+        match r {
+            Ok(v) => Repr { ok: Some(v.clone()), error: None },
+            Err(e) => Repr { ok: None, error: Some(e.clone()) },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Result<String, String>, D::Error> {
+        let r = Repr::deserialize(d)?;
+        match (r.ok, r.error) {
+            (Some(v), None) => Ok(Ok(v)),
+            (None, Some(e)) => Ok(Err(e)),
+            _ => Err(serde::de::Error::custom("a probe record needs exactly one of 'ok' and 'error'")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle survives a JSON round trip; wrong format and version are refused by name.
+    #[test]
+    fn round_trip_and_version() {
+        let mut b = Bundle::new();
+        b.probes.push(ProbeRecord::Input { name: "a.log".into(), result: Ok("x\n".into()) });
+        b.probes.push(ProbeRecord::Input { name: "b.log".into(), result: Err("gone".into()) });
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(Bundle::from_json(&json).unwrap(), b);
+        let bad = json.replace("\"version\":1", "\"version\":9");
+        assert!(Bundle::from_json(&bad).unwrap_err().contains("version 9"));
+        assert!(Bundle::from_json("{").unwrap_err().contains("line 1"));
+    }
+}
