@@ -45,6 +45,8 @@ pub struct Record {
     pub host: Option<String>,
     /// How it was written.
     pub format: RecordFormat,
+    /// How many times the source says it happened (`kubectl` events: `(x4 over 5m)`), at least 1.
+    pub repeat: u64,
 }
 
 /// Per-input state carried from line to line: what earlier lines said about later ones
@@ -93,6 +95,7 @@ pub fn record(raw: &str, line: u64, ctx: &InputContext) -> Record {
             time: text::leading_timestamp(&cleaned),
             host: None,
             format: RecordFormat::Plain,
+            repeat: 1,
         });
     if rec.host.is_none() {
         rec.host.clone_from(&ctx.node);

@@ -13,7 +13,11 @@ use regex::{Regex, RegexSet};
 
 /// Lines that look like a failure even when no signature explains them: reported as
 /// "unclassified" so nothing that failed is silently dropped.
-const FAILURE_LIKE: &str = r"level=(error|fatal)|Failed to pull image|ErrImagePull|ImagePullBackOff|Error response from daemon|ERROR: Job failed|^E[0-9]{4} |^(ERRO|FATA)\[|^[Ee]rror: ";
+const FAILURE_LIKE: &str = r"level=(error|fatal)|Failed to pull image|Error response from daemon|^E[0-9]{4} |^(ERRO|FATA)\[|^[Ee]rror: ";
+
+/// Lines that say a pull or job failed without saying why (the cause is elsewhere): reported only
+/// when nothing in the input explains the failure.
+const SYMPTOM: &str = r"ErrImagePull|ImagePullBackOff|Back-off pulling image|ERROR: Job failed";
 
 /// Lines that carry context for later lines (`kubectl describe` headers).
 const HEADERS: &str = r"^(Node|Name):[ \t]";
@@ -48,6 +52,8 @@ pub struct Verdict {
 pub enum Outcome {
     /// A failure of this class.
     Failure(Verdict),
+    /// Says a pull or job failed, not why.
+    Symptom,
     /// Looks like a failure, but no signature explains it.
     Unclassified,
     /// Nothing wrong here (or a known benign look-alike).
@@ -64,6 +70,7 @@ pub struct Classifier {
     guards: Vec<Vec<Regex>>,
     contexts: Vec<Option<Regex>>,
     failure_like: Regex,
+    symptom: Regex,
 }
 
 impl Classifier {
@@ -105,6 +112,7 @@ impl Classifier {
             .map(|p| p.regex.as_str().to_string())
             .collect();
         alternatives.push(FAILURE_LIKE.replace('^', "(?m:^)"));
+        alternatives.push(SYMPTOM.to_string());
         alternatives.push(HEADERS.replace('^', "(?m:^)"));
         let alt = alternatives.iter().map(|a| format!("(?:{a})")).collect::<Vec<_>>().join("|");
         let prefilter = regex::bytes::RegexBuilder::new(&alt)
@@ -113,7 +121,8 @@ impl Classifier {
             .build()
             .map_err(|e| compile_err("prefilter", &e))?;
         let failure_like = Regex::new(FAILURE_LIKE).map_err(|e| compile_err("failure-like", &e))?;
-        Ok(Classifier { catalog, prefilter, set, patterns, guards, contexts, failure_like })
+        let symptom = Regex::new(SYMPTOM).map_err(|e| compile_err("symptom", &e))?;
+        Ok(Classifier { catalog, prefilter, set, patterns, guards, contexts, failure_like, symptom })
     }
 
     /// The catalog it was built from.
@@ -176,6 +185,7 @@ impl Classifier {
         }
         match best {
             Some((_, _, v)) => Outcome::Failure(v),
+            None if self.symptom.is_match(text) => Outcome::Symptom,
             None if self.failure_like.is_match(text) => Outcome::Unclassified,
             None => Outcome::Benign,
         }

@@ -39,6 +39,8 @@ pub struct ScanStats {
     pub failures: u64,
     /// Records that looked like failures but matched no signature.
     pub unclassified: u64,
+    /// Records that say a pull or job failed without saying why.
+    pub symptoms: u64,
     /// Lines longer than the limit, skipped.
     pub skipped_long_lines: u64,
     /// Lines that were binary (NUL or control bytes), skipped.
@@ -51,6 +53,7 @@ impl ScanStats {
         self.lines += o.lines;
         self.failures += o.failures;
         self.unclassified += o.unclassified;
+        self.symptoms += o.symptoms;
         self.skipped_long_lines += o.skipped_long_lines;
         self.skipped_binary_lines += o.skipped_binary_lines;
     }
@@ -91,9 +94,10 @@ struct Group {
 }
 
 impl Group {
-    /// Count one more occurrence and keep it if it is among the first or the last.
-    fn add(&mut self, occ: Occurrence) {
-        self.count += 1;
+    /// Count occurrences (a record may stand for several) and keep it if it is among the first
+    /// or the last.
+    fn add(&mut self, occ: Occurrence, repeat: u64) {
+        self.count += repeat;
         self.keep(occ);
     }
 
@@ -141,6 +145,7 @@ pub struct ScanOutcome {
     pub stats: ScanStats,
     groups: BTreeMap<GroupKey, Group>,
     unclassified: Vec<Occurrence>,
+    symptoms: Vec<Occurrence>,
 }
 
 impl ScanOutcome {
@@ -175,7 +180,7 @@ impl ScanOutcome {
                 group.tags.push(t);
             }
         }
-        group.add(occ);
+        group.add(occ, rec.repeat);
     }
 
     /// Fold in the outcome of a later block (line numbers already absolute).
@@ -189,9 +194,11 @@ impl ScanOutcome {
                 }
             }
         }
-        self.unclassified.extend(other.unclassified);
-        self.unclassified.sort_by_key(|o| o.line);
-        self.unclassified.truncate(UNCLASSIFIED_KEPT);
+        for (mine, theirs) in [(&mut self.unclassified, other.unclassified), (&mut self.symptoms, other.symptoms)] {
+            mine.extend(theirs);
+            mine.sort_by_key(|o| o.line);
+            mine.truncate(UNCLASSIFIED_KEPT);
+        }
     }
 
     /// The most important failure class in the input (by severity, then signature priority, then
@@ -204,10 +211,20 @@ impl ScanOutcome {
             .map_or(Class::None, |g| g.verdict.class)
     }
 
-    /// Unclassified failure-looking lines (the first few), redacted.
+    /// Failure-looking lines nothing explained (the first few), redacted; and, when no failure
+    /// was classified at all, the lines that only say a pull or job failed.
     #[must_use]
     pub fn unclassified(&self, redactor: &Redactor) -> Vec<Evidence> {
-        self.unclassified.iter().map(|o| evidence(&self.input, o, redactor)).collect()
+        let symptoms = if self.groups.is_empty() { self.symptoms.as_slice() } else { &[] };
+        let mut all: Vec<&Occurrence> = self.unclassified.iter().chain(symptoms).collect();
+        all.sort_by_key(|o| o.line);
+        all.into_iter().take(UNCLASSIFIED_KEPT).map(|o| evidence(&self.input, o, redactor)).collect()
+    }
+
+    /// How many failure-looking lines nothing explained (symptoms count when nothing else did).
+    #[must_use]
+    pub fn unexplained_count(&self) -> u64 {
+        self.stats.unclassified + if self.groups.is_empty() { self.stats.symptoms } else { 0 }
     }
 
     /// One finding per group, redacted, in input order.
@@ -420,21 +437,33 @@ fn scan_block(classifier: &Classifier, block: &[u8], first_line: u64, ctx: &mut 
             continue;
         }
         let rec = parse::record(&raw, line_no, ctx);
-        match classifier.classify(&rec.text) {
+        let outcome = classifier.classify(&rec.text);
+        match outcome {
             Outcome::Failure(verdict) => {
                 let ex = extract::extract(&rec.text);
                 let tags = if verdict.class == Class::RunnerTags {
+                    // The banner is a paragraph (its tags follow on their own lines): read it
+                    // whole, and do not classify its other lines again.
                     let tail = &block[rec_start..block.len().min(rec_start + 4096)];
+                    let para_end = memchr::memmem::find(tail, b"\n\n").map_or(tail.len(), |i| i + 1);
+                    next_free = next_free.max(rec_start + para_end);
+                    let tail = &tail[..para_end];
                     banner::parse_stuck(&parse::text::strip_ansi(&String::from_utf8_lossy(tail)).replace('\r', "")).map(|b| b.tags).unwrap_or_default()
                 } else {
                     Vec::new()
                 };
                 out.add_failure(verdict, &rec, ex, tags);
             }
-            Outcome::Unclassified => {
-                out.stats.unclassified += 1;
-                if out.unclassified.len() < UNCLASSIFIED_KEPT {
-                    out.unclassified.push(Occurrence { line: rec.line, display: rec.display, time: rec.time, host: rec.host, matched: None });
+            Outcome::Unclassified | Outcome::Symptom => {
+                let symptom = matches!(outcome, Outcome::Symptom);
+                let (count, kept) = if symptom {
+                    (&mut out.stats.symptoms, &mut out.symptoms)
+                } else {
+                    (&mut out.stats.unclassified, &mut out.unclassified)
+                };
+                *count += 1;
+                if kept.len() < UNCLASSIFIED_KEPT {
+                    kept.push(Occurrence { line: rec.line, display: rec.display, time: rec.time, host: rec.host, matched: None });
                 }
             }
             Outcome::Benign => {}
@@ -601,7 +630,7 @@ impl super::Check for LogsCheck {
                         bytes: s.bytes,
                         lines: s.lines,
                         failures: s.failures,
-                        unclassified: s.unclassified,
+                        unclassified: outcome.unexplained_count(),
                         skipped_long_lines: s.skipped_long_lines,
                         skipped_binary_lines: s.skipped_binary_lines,
                     }),

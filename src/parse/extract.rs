@@ -53,6 +53,7 @@ pub fn extract(text: &str) -> Extracted {
         .or_else(|| IMAGE_BARE.captures(text))
         .map(|c| c[1].trim_end_matches([',', '.', ':']).to_string());
     let urls: Vec<&str> = URL.find_iter(text).map(|m| m.as_str().trim_end_matches([',', ')', '.'])).collect();
+    let image = image.or_else(|| urls.iter().find_map(|u| image_from_manifest_url(u)));
     let url = urls.last().map(|u| u.split('?').next().unwrap_or(u).to_string());
     let dialled = DIAL.captures_iter(text).last().map(|c| {
         c.get(1).or_else(|| c.get(2)).map_or_else(String::new, |m| m.as_str().to_string())
@@ -84,6 +85,19 @@ pub fn image_domain(image: &str) -> Option<String> {
     } else {
         Some("docker.io".to_string())
     }
+}
+
+/// `https://host:port/v2/<name>/manifests/<ref>` → `host:port/<name>:<ref>` (`@` for digests).
+fn image_from_manifest_url(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let (host, path) = rest.split_once("/v2/")?;
+    let (name, reference) = path.split_once("/manifests/")?;
+    let reference = reference.split(['?', '#']).next()?;
+    if name.is_empty() || reference.is_empty() {
+        return None;
+    }
+    let sep = if reference.contains(':') { '@' } else { ':' };
+    Some(format!("{host}/{name}{sep}{reference}"))
 }
 
 /// `host[:port]` of a URL.
@@ -153,6 +167,15 @@ mod tests {
         let e = extract("pull access denied for foo/bar, repository does not exist or may require 'docker login'");
         assert_eq!(e.image.as_deref(), Some("foo/bar"));
         assert_eq!(e.registry.as_deref(), Some("docker.io"));
+    }
+
+    /// containerd's "trying next host" lines name the image only in the manifest URL.
+    #[test]
+    fn image_from_url() {
+        let e = extract(r#"trying next host error=failed to do request: Head "https://10.0.0.9:5050/v2/root/gition/backend/manifests/latest": http: server gave HTTP response to HTTPS client host=10.0.0.9:5050"#);
+        assert_eq!(e.image.as_deref(), Some("10.0.0.9:5050/root/gition/backend:latest"));
+        let e = extract(r#"Head "https://r/v2/a/b/manifests/sha256:abc": EOF"#);
+        assert_eq!(e.image.as_deref(), Some("r/a/b@sha256:abc"));
     }
 
     /// Docker Hub short names and names with a registry.

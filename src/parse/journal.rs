@@ -61,6 +61,7 @@ fn parse_message(msg: &str, line_no: u64, display: &str) -> Option<Record> {
         time: Some(format!("{} {}", &c["md"], &c["time"])),
         host: None,
         format: RecordFormat::Klog,
+        repeat: 1,
     })
 }
 
@@ -98,6 +99,7 @@ fn parse_logrus(msg: &str, line_no: u64, display: &str) -> Option<Record> {
         time,
         host: None,
         format: RecordFormat::Logrus,
+        repeat: 1,
     })
 }
 
@@ -184,6 +186,7 @@ fn parse_json(line: &str, line_no: u64, display: &str) -> Option<Record> {
         time: None,
         host: None,
         format: RecordFormat::JournalJson,
+        repeat: 1,
     });
     rec.display = message;
     rec.format = RecordFormat::JournalJson;
@@ -223,10 +226,11 @@ mod tests {
         assert_eq!(rec.text, "hi\u{fffd}");
     }
 
-    /// A truncated JSON journal line is not a JSON record (it is classified as plain text).
+    /// A truncated JSON journal line is not a JSON record; what can be read of it still is.
     #[test]
     fn truncated_json_is_not_json() {
-        assert!(parse_line(r#"{"MESSAGE":"time=\"x\" level=error msg=\"Pull"#, 1).is_none());
+        let rec = parse_line(r#"{"MESSAGE":"time=\"x\" level=error msg=\"Pull"#, 1);
+        assert!(rec.is_none_or(|r| r.format != RecordFormat::JournalJson));
     }
 
     /// kubelet klog lines, structured form.

@@ -14,7 +14,8 @@ pub fn clean_line(raw: &str) -> String {
         out.replace_range(pos..pos + end, "");
     }
     // A carriage return inside a line means the terminal overwrote it: keep what was written last.
-    if let Some(pos) = out.trim_end_matches('\r').rfind('\r') {
+    out.truncate(out.trim_end().len());
+    if let Some(pos) = out.rfind('\r') {
         out.replace_range(..=pos, "");
     }
     let trimmed = out.trim_end();

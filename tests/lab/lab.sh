@@ -48,7 +48,7 @@ usage: lab.sh [--dir STATE_DIR] COMMAND [ARGS]
   pull REF [--user U --pass P] [--timeout S]   CRI PullImage on the node's containerd
                                 REF may be short: backend, frontend, backend:v9, api ...
   rmi REF | images | cri-status   more CRI calls on the node's containerd
-  journal [--last | --all]      the node containerd's log (--last: lines of the last pull)
+  journal [--last|--startup|--all]  the node containerd's log (--last: lines of the last pull)
   exec NS CMD...                run CMD in a lab host: k8snode | bastion | linuxhost | gitlabvm
   ssh HOST [CMD...]             ssh as root from gitlabvm (ProxyJump via linuxhost, bastion)
 

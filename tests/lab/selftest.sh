@@ -19,8 +19,9 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 "$LAB" install || { echo "install failed"; echo "0 passed, 1 failed"; exit 1; }
 "$LAB" down >/dev/null 2>&1
 t0=$(now)
-if "$LAB" up >/tmp/pd-selftest-up.log 2>&1; then ok "up ($(secs "$t0" "$(now)") s)"
-else bad "up"; cat /tmp/pd-selftest-up.log; echo "$PASS passed, $FAIL failed"; exit 1; fi
+UPLOG=$(mktemp)
+if "$LAB" up >"$UPLOG" 2>&1; then ok "up ($(secs "$t0" "$(now)") s)"; rm -f "$UPLOG"
+else bad "up"; cat "$UPLOG"; rm -f "$UPLOG"; echo "$PASS passed, $FAIL failed"; exit 1; fi
 trap '"$LAB" down >/dev/null 2>&1' EXIT
 # shellcheck disable=SC1091
 . "$PD_LAB_DIR/lab.env"
