@@ -88,7 +88,12 @@ impl CheckOutcome {
     /// An outcome with a status and nothing found (errored, timed out, skipped).
     #[must_use]
     pub fn without_findings(status: CheckStatus) -> Self {
-        CheckOutcome { status, findings: Vec::new(), unclassified: Vec::new(), input: None }
+        CheckOutcome {
+            status,
+            findings: Vec::new(),
+            unclassified: Vec::new(),
+            input: None,
+        }
     }
 }
 

@@ -53,7 +53,12 @@ pub struct RunArgs {
     pub job_logs: Vec<String>,
 
     /// Add or override signatures from `*.toml` files in DIR (repeatable).
-    #[arg(long = "checks-dir", value_name = "DIR", env = "PULLDOCTOR_CHECKS_DIR", global = true)]
+    #[arg(
+        long = "checks-dir",
+        value_name = "DIR",
+        env = "PULLDOCTOR_CHECKS_DIR",
+        global = true
+    )]
     pub checks_dirs: Vec<PathBuf>,
 
     /// Record every probe answer, secrets redacted, into a bundle FILE.
@@ -65,7 +70,14 @@ pub struct RunArgs {
     pub replay: Option<PathBuf>,
 
     /// Exit 1 when a finding is at or above this severity.
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value = "error", env = "PULLDOCTOR_FAIL_ON", global = true)]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "SEVERITY",
+        default_value = "error",
+        env = "PULLDOCTOR_FAIL_ON",
+        global = true
+    )]
     pub fail_on: SeverityArg,
 
     /// Checks running at once.
@@ -85,7 +97,13 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
 
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
-    #[arg(long, value_name = "LEVEL", env = "PULLDOCTOR_LOG", default_value = "warn", global = true)]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "PULLDOCTOR_LOG",
+        default_value = "warn",
+        global = true
+    )]
     pub log_level: String,
 }
 

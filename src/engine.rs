@@ -27,13 +27,21 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { concurrency: 16, check_timeout: Duration::from_secs(60) }
+        Limits {
+            concurrency: 16,
+            check_timeout: Duration::from_secs(60),
+        }
     }
 }
 
 /// Run every check of the plan, sending events to `tx` as they happen. Returns when all checks
 /// have finished (or timed out); the last event sent is `RunFinished`.
-pub async fn run(plan: Vec<Arc<dyn Check>>, ctx: CheckContext, limits: Limits, tx: mpsc::Sender<RunEvent>) {
+pub async fn run(
+    plan: Vec<Arc<dyn Check>>,
+    ctx: CheckContext,
+    limits: Limits,
+    tx: mpsc::Sender<RunEvent>,
+) {
     let planned = plan.iter().map(|c| (c.id(), c.target())).collect();
     // A consumer that went away (the dashboard quit) stops nothing: the sends just fail.
     let _ = tx.send(RunEvent::RunStarted { at: now(), planned }).await;
@@ -42,9 +50,17 @@ pub async fn run(plan: Vec<Arc<dyn Check>>, ctx: CheckContext, limits: Limits, t
     for check in plan {
         let (ctx, tx, semaphore) = (ctx.clone(), tx.clone(), semaphore.clone());
         set.spawn(async move {
-            let Ok(_permit) = semaphore.acquire_owned().await else { return };
+            let Ok(_permit) = semaphore.acquire_owned().await else {
+                return;
+            };
             let (id, target) = (check.id(), check.target());
-            let _ = tx.send(RunEvent::CheckStarted { check: id.clone(), target: target.clone(), at: now() }).await;
+            let _ = tx
+                .send(RunEvent::CheckStarted {
+                    check: id.clone(),
+                    target: target.clone(),
+                    at: now(),
+                })
+                .await;
             let started = Instant::now();
             // The check runs in its own task, so a panic is caught here and becomes data.
             let handle = tokio::spawn(check.run(ctx));
@@ -54,12 +70,20 @@ pub async fn run(plan: Vec<Arc<dyn Check>>, ctx: CheckContext, limits: Limits, t
                 Ok(Err(e)) => CheckOutcome::errored(format!("the check stopped unexpectedly: {e}")),
                 Err(_) => {
                     abort.abort();
-                    let after_ms = u64::try_from(limits.check_timeout.as_millis()).unwrap_or(u64::MAX);
+                    let after_ms =
+                        u64::try_from(limits.check_timeout.as_millis()).unwrap_or(u64::MAX);
                     CheckOutcome::without_findings(CheckStatus::TimedOut { after_ms })
                 }
             };
             let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let _ = tx.send(RunEvent::CheckFinished { check: id, target, outcome, duration_ms }).await;
+            let _ = tx
+                .send(RunEvent::CheckFinished {
+                    check: id,
+                    target,
+                    outcome,
+                    duration_ms,
+                })
+                .await;
         });
     }
     while set.join_next().await.is_some() {}
@@ -67,7 +91,11 @@ pub async fn run(plan: Vec<Arc<dyn Check>>, ctx: CheckContext, limits: Limits, t
 }
 
 /// Run the plan to completion and return the reduced state (for headless faces and tests).
-pub async fn run_to_state(plan: Vec<Arc<dyn Check>>, ctx: CheckContext, limits: Limits) -> RunState {
+pub async fn run_to_state(
+    plan: Vec<Arc<dyn Check>>,
+    ctx: CheckContext,
+    limits: Limits,
+) -> RunState {
     let (tx, mut rx) = mpsc::channel(256);
     let engine = tokio::spawn(run(plan, ctx, limits, tx));
     let mut state = RunState::default();

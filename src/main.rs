@@ -7,7 +7,11 @@ fn main() -> ExitCode {
     let cli = match pulldoctor::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { pulldoctor::report::exit::USAGE } else { pulldoctor::report::exit::OK };
+            let code = if e.use_stderr() {
+                pulldoctor::report::exit::USAGE
+            } else {
+                pulldoctor::report::exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -16,7 +20,12 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("pulldoctor: {e:#}");
-            ExitCode::from(e.downcast_ref::<pulldoctor::UsageError>().map_or(pulldoctor::report::exit::INCOMPLETE, |_| pulldoctor::report::exit::USAGE))
+            ExitCode::from(
+                e.downcast_ref::<pulldoctor::UsageError>()
+                    .map_or(pulldoctor::report::exit::INCOMPLETE, |_| {
+                        pulldoctor::report::exit::USAGE
+                    }),
+            )
         }
     }
 }

@@ -52,7 +52,10 @@ impl Probes for LiveProbes {
         }
         std::fs::File::open(name)
             .map(|f| Box::new(f) as InputStream)
-            .map_err(|e| ProbeError::Read { path: name.to_string(), message: e.to_string() })
+            .map_err(|e| ProbeError::Read {
+                path: name.to_string(),
+                message: e.to_string(),
+            })
     }
 }
 
@@ -67,13 +70,20 @@ impl RecordingProbes {
     /// Record what `inner` answers.
     #[must_use]
     pub fn new(inner: Arc<dyn Probes>, redactor: Redactor) -> Self {
-        RecordingProbes { inner, redactor, bundle: Mutex::new(Bundle::new()) }
+        RecordingProbes {
+            inner,
+            redactor,
+            bundle: Mutex::new(Bundle::new()),
+        }
     }
 
     /// The bundle recorded so far.
     #[must_use]
     pub fn bundle(&self) -> Bundle {
-        self.bundle.lock().map(|b| b.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.bundle
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     fn record(&self, rec: ProbeRecord) {
@@ -89,18 +99,30 @@ impl Probes for RecordingProbes {
         // Recording needs the whole text (redacted before it is stored), so it is read here.
         let read = self.inner.open_input(name).and_then(|mut r| {
             let mut bytes = Vec::new();
-            r.read_to_end(&mut bytes).map_err(|e| ProbeError::Read { path: name.to_string(), message: e.to_string() })?;
+            r.read_to_end(&mut bytes).map_err(|e| ProbeError::Read {
+                path: name.to_string(),
+                message: e.to_string(),
+            })?;
             Ok(bytes)
         });
         match read {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
-                let redacted: String = text.split_inclusive('\n').map(|l| self.redactor.redact(l).into_owned()).collect();
-                self.record(ProbeRecord::Input { name: name.to_string(), result: Ok(redacted.clone()) });
+                let redacted: String = text
+                    .split_inclusive('\n')
+                    .map(|l| self.redactor.redact(l).into_owned())
+                    .collect();
+                self.record(ProbeRecord::Input {
+                    name: name.to_string(),
+                    result: Ok(redacted.clone()),
+                });
                 Ok(Box::new(std::io::Cursor::new(redacted.into_bytes())))
             }
             Err(e) => {
-                self.record(ProbeRecord::Input { name: name.to_string(), result: Err(e.to_string()) });
+                self.record(ProbeRecord::Input {
+                    name: name.to_string(),
+                    result: Err(e.to_string()),
+                });
                 Err(e)
             }
         }
@@ -127,10 +149,15 @@ impl Probes for ReplayProbes {
             if n == name {
                 return match result {
                     Ok(text) => Ok(Box::new(std::io::Cursor::new(text.clone().into_bytes()))),
-                    Err(message) => Err(ProbeError::Read { path: name.to_string(), message: message.clone() }),
+                    Err(message) => Err(ProbeError::Read {
+                        path: name.to_string(),
+                        message: message.clone(),
+                    }),
                 };
             }
         }
-        Err(ProbeError::NotRecorded { what: format!("input '{name}'") })
+        Err(ProbeError::NotRecorded {
+            what: format!("input '{name}'"),
+        })
     }
 }

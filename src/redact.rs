@@ -71,7 +71,10 @@ impl Redactor {
     /// Shapes plus the values of the secret environment variables set in this process.
     #[must_use]
     pub fn from_env() -> Self {
-        let literals = SECRET_ENV.iter().filter_map(|k| std::env::var(k).ok()).collect();
+        let literals = SECRET_ENV
+            .iter()
+            .filter_map(|k| std::env::var(k).ok())
+            .collect();
         Self::with_literals(literals)
     }
 
@@ -120,15 +123,33 @@ mod tests {
     fn masks_every_shape() {
         let r = Redactor::default();
         let cases = [
-            ("docker login -u gitlab-ci-token -p glcbt-64_abcdefghijklmnopqrstu registry:5050", "glcbt"),
+            (
+                "docker login -u gitlab-ci-token -p glcbt-64_abcdefghijklmnopqrstu registry:5050",
+                "glcbt",
+            ),
             ("PRIVATE-TOKEN: glpat-abcdefghijklmnopqrst", "abcdefghijkl"),
             ("Authorization: Basic dXNlcjpzM2NyZXQ=", "dXNlcjpzM2NyZXQ="),
-            ("token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb290In0.c2lnbmF0dXJl", "eyJzdWIi"),
+            (
+                "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb290In0.c2lnbmF0dXJl",
+                "eyJzdWIi",
+            ),
             ("--docker-password=hunter2hunter2", "hunter2"),
-            ("GET /jwt/auth?account=u&password=hunter2hunter2&scope=x", "hunter2"),
-            (r#"{"auths":{"r:5050":{"auth":"dXNlcjpzM2NyZXQ="}}}"#, "dXNlcjpzM2NyZXQ="),
-            ("https://deploy:hunter2hunter2@gitlab.example.com/x", "hunter2"),
-            ("-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXk", "b3BlbnNzaC1rZXk"),
+            (
+                "GET /jwt/auth?account=u&password=hunter2hunter2&scope=x",
+                "hunter2",
+            ),
+            (
+                r#"{"auths":{"r:5050":{"auth":"dXNlcjpzM2NyZXQ="}}}"#,
+                "dXNlcjpzM2NyZXQ=",
+            ),
+            (
+                "https://deploy:hunter2hunter2@gitlab.example.com/x",
+                "hunter2",
+            ),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXk",
+                "b3BlbnNzaC1rZXk",
+            ),
             ("curl -u root:hunter2hunter2 http://x", "hunter2"),
         ];
         for (text, secret) in cases {

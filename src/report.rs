@@ -110,9 +110,16 @@ pub struct Report {
 impl Report {
     /// Build the report from the run state.
     #[must_use]
-    pub fn new(state: &RunState, catalog: &Catalog, mode: &str, replayed_from: Option<String>, fail_on: Severity) -> Self {
+    pub fn new(
+        state: &RunState,
+        catalog: &Catalog,
+        mode: &str,
+        replayed_from: Option<String>,
+        fail_on: Severity,
+    ) -> Self {
         let findings: Vec<Finding> = state.findings_sorted().into_iter().cloned().collect();
-        let mut by_severity: BTreeMap<&'static str, u64> = Severity::ALL.iter().map(|s| (s.id(), 0)).collect();
+        let mut by_severity: BTreeMap<&'static str, u64> =
+            Severity::ALL.iter().map(|s| (s.id(), 0)).collect();
         let mut by_class: BTreeMap<&'static str, u64> = BTreeMap::new();
         for f in &findings {
             *by_severity.entry(f.severity.id()).or_default() += 1;
@@ -121,15 +128,34 @@ impl Report {
         let checks: Vec<CheckSummary> = state
             .checks
             .iter()
-            .map(|((check, target), e)| CheckSummary { check: check.0.clone(), target: target.name.clone(), status: e.status.clone(), duration_ms: e.duration_ms })
+            .map(|((check, target), e)| CheckSummary {
+                check: check.0.clone(),
+                target: target.name.clone(),
+                status: e.status.clone(),
+                duration_ms: e.duration_ms,
+            })
             .collect();
-        let not_completed = checks.iter().filter(|c| matches!(c.status, CheckStatus::Errored { .. } | CheckStatus::TimedOut { .. })).count() as u64;
+        let not_completed = checks
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.status,
+                    CheckStatus::Errored { .. } | CheckStatus::TimedOut { .. }
+                )
+            })
+            .count() as u64;
         let worst = state.worst_severity();
         let exit_code = exit_code(worst, fail_on, state.complete() && not_completed == 0);
-        let rfc = |t: Option<chrono::DateTime<chrono::Utc>>| t.unwrap_or_else(chrono::Utc::now).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let rfc = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.unwrap_or_else(chrono::Utc::now)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
         Report {
             schema_version: SCHEMA_VERSION,
-            tool: Tool { name: "pulldoctor", version: env!("CARGO_PKG_VERSION") },
+            tool: Tool {
+                name: "pulldoctor",
+                version: env!("CARGO_PKG_VERSION"),
+            },
             run: RunInfo {
                 mode: mode.to_string(),
                 started_at: rfc(state.started_at),
@@ -161,7 +187,13 @@ impl Report {
 pub fn primary_class(findings: &[Finding], catalog: &Catalog) -> Class {
     findings
         .iter()
-        .max_by_key(|f| (f.severity, catalog.get(f.class).map_or(0, |s| s.priority), f.count))
+        .max_by_key(|f| {
+            (
+                f.severity,
+                catalog.get(f.class).map_or(0, |s| s.priority),
+                f.count,
+            )
+        })
         .map_or(Class::None, |f| f.class)
 }
 
@@ -186,8 +218,17 @@ mod tests {
     fn exit_codes() {
         assert_eq!(exit_code(None, Severity::Error, true), 0);
         assert_eq!(exit_code(Some(Severity::Warning), Severity::Error, true), 0);
-        assert_eq!(exit_code(Some(Severity::Warning), Severity::Warning, true), 1);
-        assert_eq!(exit_code(Some(Severity::Critical), Severity::Error, true), 1);
-        assert_eq!(exit_code(Some(Severity::Critical), Severity::Error, false), 3);
+        assert_eq!(
+            exit_code(Some(Severity::Warning), Severity::Warning, true),
+            1
+        );
+        assert_eq!(
+            exit_code(Some(Severity::Critical), Severity::Error, true),
+            1
+        );
+        assert_eq!(
+            exit_code(Some(Severity::Critical), Severity::Error, false),
+            3
+        );
     }
 }

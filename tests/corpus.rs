@@ -22,7 +22,9 @@ struct Sample {
 }
 
 fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -38,14 +40,18 @@ fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn corpus_accuracy() {
     let classifier = Classifier::new(Catalog::embedded().unwrap()).unwrap();
     let mut files = Vec::new();
-    corpus_files(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")), &mut files);
+    corpus_files(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")),
+        &mut files,
+    );
     files.sort();
     let mut per_class: BTreeMap<Class, (u32, u32)> = BTreeMap::new();
     let mut wrong = Vec::new();
     let mut false_alarms = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        let parsed: CorpusFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let parsed: CorpusFile =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for s in parsed.sample {
             let got = classifier.classify_text(&s.text);
             let entry = per_class.entry(s.class).or_default();
@@ -56,21 +62,69 @@ fn corpus_accuracy() {
                 if s.class == Class::None {
                     false_alarms += 1;
                 }
-                wrong.push(format!("expected {} got {} [{}]\n    {}", s.class, got, s.source, s.text.trim().replace('\n', "\n    ")));
+                wrong.push(format!(
+                    "expected {} got {} [{}]\n    {}",
+                    s.class,
+                    got,
+                    s.source,
+                    s.text.trim().replace('\n', "\n    ")
+                ));
             }
         }
     }
-    let (ok, total) = per_class.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+    // Recordings from the lab (tests/lab/record-corpus.sh): real containerd 1.6 journal lines and
+    // the CRI errors kubelet would print, listed with their class in index.tsv.
+    let lab = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/lab"));
+    let index = std::fs::read_to_string(lab.join("index.tsv")).unwrap_or_default();
+    let mut samples: Vec<(PathBuf, Class)> = Vec::new();
+    for row in index.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (Some(file), Some(class)) = (cols.first(), cols.last()) else {
+            continue;
+        };
+        let class: Class = class.parse().unwrap_or_else(|e| panic!("index.tsv: {e}"));
+        samples.push((lab.join(file), class));
+        let cri = lab.join(file.replace(".log", ".cri-error.txt"));
+        if cri.exists() {
+            samples.push((cri, class));
+        }
+    }
+    samples.push((lab.join("startup.log"), Class::None));
+    for (path, class) in samples {
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let got = classifier.classify_text(&text);
+        let entry = per_class.entry(class).or_default();
+        entry.1 += 1;
+        if got == class {
+            entry.0 += 1;
+        } else {
+            if class == Class::None {
+                false_alarms += 1;
+            }
+            wrong.push(format!("expected {class} got {got} [{}]", path.display()));
+        }
+    }
+    let (ok, total) = per_class
+        .values()
+        .fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
     println!("class                     correct / total");
     for (class, (c, t)) in &per_class {
         println!("{:<25} {c:>7} / {t}", class.id());
     }
     let accuracy = f64::from(ok) / f64::from(total.max(1));
-    println!("overall                   {ok:>7} / {total}  ({:.1}%)", accuracy * 100.0);
+    println!(
+        "overall                   {ok:>7} / {total}  ({:.1}%)",
+        accuracy * 100.0
+    );
     for w in &wrong {
         println!("{w}");
     }
     assert!(total >= 100, "the corpus has only {total} samples");
     assert_eq!(false_alarms, 0, "false alarms on benign text");
-    assert!(accuracy >= 0.95, "accuracy {:.1}% is below 95%", accuracy * 100.0);
+    assert!(
+        accuracy >= 0.95,
+        "accuracy {:.1}% is below 95%",
+        accuracy * 100.0
+    );
 }

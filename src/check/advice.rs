@@ -37,22 +37,33 @@ fn api(v: &str) -> Option<(u32, u32)> {
 #[must_use]
 pub fn first_release_with_api(min: &str) -> Option<&'static str> {
     let min = api(min)?;
-    DOCKER_API.iter().find(|(_, a)| api(a).is_some_and(|a| a >= min)).map(|(r, _)| *r)
+    DOCKER_API
+        .iter()
+        .find(|(_, a)| api(a).is_some_and(|a| a >= min))
+        .map(|(r, _)| *r)
 }
 
 /// The newest Docker release whose API is at most this version.
 #[must_use]
 pub fn last_release_with_api(max: &str) -> Option<&'static str> {
     let max = api(max)?;
-    DOCKER_API.iter().rev().find(|(_, a)| api(a).is_some_and(|a| a <= max)).map(|(r, _)| *r)
+    DOCKER_API
+        .iter()
+        .rev()
+        .find(|(_, a)| api(a).is_some_and(|a| a <= max))
+        .map(|(r, _)| *r)
 }
 
 #[allow(clippy::expect_used)] // constant patterns, covered by tests
-static TOO_OLD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"client version ([0-9.]+) is too old\. Minimum supported API version is ([0-9.]+)").expect("regex"));
+static TOO_OLD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"client version ([0-9.]+) is too old\. Minimum supported API version is ([0-9.]+)")
+        .expect("regex")
+});
 #[allow(clippy::expect_used)]
-static TOO_NEW: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"client version ([0-9.]+) is too new\. Maximum supported API version is ([0-9.]+)").expect("regex"));
+static TOO_NEW: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"client version ([0-9.]+) is too new\. Maximum supported API version is ([0-9.]+)")
+        .expect("regex")
+});
 
 /// The signature's title, with the subject named when the evidence names it.
 #[must_use]
@@ -78,11 +89,15 @@ pub fn explain(class: Class, text: &str, ex: &Extracted, subject: &Subject) -> V
             if let Some(c) = TOO_OLD.captures(text) {
                 let (client, min) = (&c[1], &c[2]);
                 let release = first_release_with_api(min).map_or_else(String::new, |r| format!(" Use docker:{r} or newer for the job's image (and its dind service), or lower the daemon's minimum."));
-                out.push(format!("The client speaks API {client}; the daemon accepts {min} and newer.{release}"));
+                out.push(format!(
+                    "The client speaks API {client}; the daemon accepts {min} and newer.{release}"
+                ));
             } else if let Some(c) = TOO_NEW.captures(text) {
                 let (client, max) = (&c[1], &c[2]);
                 let release = last_release_with_api(max).map_or_else(String::new, |r| format!(" Use a client of Docker {r} or older, or 29.3+ (which negotiates down), or upgrade the daemon."));
-                out.push(format!("The client speaks API {client}; the daemon's newest is {max}.{release}"));
+                out.push(format!(
+                    "The client speaks API {client}; the daemon's newest is {max}.{release}"
+                ));
             }
         }
         Class::RunnerTags if !subject.tags.is_empty() => {
@@ -94,9 +109,15 @@ pub fn explain(class: Class, text: &str, ex: &Extracted, subject: &Subject) -> V
         Class::TokenRealmUnreachable => {
             let realm = ex.url.as_deref().filter(|_| ex.token_request);
             match (realm, ex.dialled.as_deref(), ex.registry.as_deref()) {
-                (Some(url), Some(addr), Some(reg)) => out.push(format!("The token request went to {url} ({addr}), not to the registry {reg}.")),
-                (Some(url), Some(addr), None) => out.push(format!("The token request went to {url} ({addr}).")),
-                (None, Some(addr), _) => out.push(format!("The token service at {addr} did not answer.")),
+                (Some(url), Some(addr), Some(reg)) => out.push(format!(
+                    "The token request went to {url} ({addr}), not to the registry {reg}."
+                )),
+                (Some(url), Some(addr), None) => {
+                    out.push(format!("The token request went to {url} ({addr})."))
+                }
+                (None, Some(addr), _) => {
+                    out.push(format!("The token service at {addr} did not answer."))
+                }
                 _ => {}
             }
         }
@@ -114,11 +135,20 @@ pub fn explain(class: Class, text: &str, ex: &Extracted, subject: &Subject) -> V
         }
         Class::OtherNetwork => {
             let why = if text.contains("connection refused") {
-                Some("refused: something answered with a reset (nothing listening, a DNAT to a closed port, or a REJECT)")
+                Some(
+                    "refused: something answered with a reset (nothing listening, a DNAT to a closed port, or a REJECT)",
+                )
             } else if text.contains("no route to host") {
-                Some("no route to host: an ICMP unreachable/prohibited answer (a REJECT rule on a hop, or a dead next hop)")
-            } else if text.contains("timeout") || text.contains("timed out") || text.contains("deadline exceeded") {
-                Some("timed out: packets were dropped silently (DROP policy, missing FORWARD accept, ip_forward=0, missing MASQUERADE)")
+                Some(
+                    "no route to host: an ICMP unreachable/prohibited answer (a REJECT rule on a hop, or a dead next hop)",
+                )
+            } else if text.contains("timeout")
+                || text.contains("timed out")
+                || text.contains("deadline exceeded")
+            {
+                Some(
+                    "timed out: packets were dropped silently (DROP policy, missing FORWARD accept, ip_forward=0, missing MASQUERADE)",
+                )
             } else {
                 None
             };

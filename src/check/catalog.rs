@@ -200,7 +200,13 @@ impl Signature {
     /// The fixes as references for a finding.
     #[must_use]
     pub fn fix_refs(&self) -> Vec<FixRef> {
-        self.fixes.iter().map(|f| FixRef { id: f.id.clone(), title: f.title.clone() }).collect()
+        self.fixes
+            .iter()
+            .map(|f| FixRef {
+                id: f.id.clone(),
+                title: f.title.clone(),
+            })
+            .collect()
     }
 }
 
@@ -261,8 +267,14 @@ impl Catalog {
         for dir in extra_dirs {
             for path in toml_files(dir)? {
                 let shown = path.display().to_string();
-                let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?;
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
                 add(&shown, name, &text)?;
             }
         }
@@ -270,7 +282,10 @@ impl Catalog {
         for sig in &signatures {
             validate(sig, &contexts)?;
         }
-        Ok(Catalog { signatures, contexts })
+        Ok(Catalog {
+            signatures,
+            contexts,
+        })
     }
 
     /// The regexes of a named context.
@@ -293,7 +308,10 @@ impl Catalog {
 }
 
 fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Read { path: dir.display().to_string(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Read {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let mut files: Vec<PathBuf> = rd
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -303,8 +321,15 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
     Ok(files)
 }
 
-fn merge(by_class: &mut BTreeMap<Class, Signature>, path: &str, text: &str) -> Result<(), CatalogError> {
-    let file: SignatureFile = toml::from_str(text).map_err(|e| CatalogError::Parse { path: path.to_string(), message: toml_message(&e, text) })?;
+fn merge(
+    by_class: &mut BTreeMap<Class, Signature>,
+    path: &str,
+    text: &str,
+) -> Result<(), CatalogError> {
+    let file: SignatureFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
+        path: path.to_string(),
+        message: toml_message(&e, text),
+    })?;
     let replace = file.mode == MergeMode::Replace || !by_class.contains_key(&file.class);
     if replace {
         by_class.insert(
@@ -329,7 +354,9 @@ fn merge(by_class: &mut BTreeMap<Class, Signature>, path: &str, text: &str) -> R
         );
         return Ok(());
     }
-    let Some(sig) = by_class.get_mut(&file.class) else { return Ok(()) };
+    let Some(sig) = by_class.get_mut(&file.class) else {
+        return Ok(());
+    };
     if let Some(t) = file.title {
         sig.title = t;
     }
@@ -361,8 +388,15 @@ fn merge(by_class: &mut BTreeMap<Class, Signature>, path: &str, text: &str) -> R
     Ok(())
 }
 
-fn merge_contexts(contexts: &mut BTreeMap<String, Vec<String>>, path: &str, text: &str) -> Result<(), CatalogError> {
-    let file: ContextFile = toml::from_str(text).map_err(|e| CatalogError::Parse { path: path.to_string(), message: toml_message(&e, text) })?;
+fn merge_contexts(
+    contexts: &mut BTreeMap<String, Vec<String>>,
+    path: &str,
+    text: &str,
+) -> Result<(), CatalogError> {
+    let file: ContextFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
+        path: path.to_string(),
+        message: toml_message(&e, text),
+    })?;
     for ctx in file.context {
         for (i, re) in ctx.any.iter().enumerate() {
             check_regex(path, &format!("context '{}' regex {}", ctx.name, i + 1), re)?;
@@ -386,7 +420,11 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
 
 fn validate(sig: &Signature, contexts: &BTreeMap<String, Vec<String>>) -> Result<(), CatalogError> {
     let path = sig.origin.last().cloned().unwrap_or_default();
-    let invalid = |message: &str| CatalogError::Invalid { class: sig.class, path: path.clone(), message: message.to_string() };
+    let invalid = |message: &str| CatalogError::Invalid {
+        class: sig.class,
+        path: path.clone(),
+        message: message.to_string(),
+    };
     if sig.title.trim().is_empty() {
         return Err(invalid("'title' is missing"));
     }
@@ -394,7 +432,9 @@ fn validate(sig: &Signature, contexts: &BTreeMap<String, Vec<String>>) -> Result
         return Err(invalid("'explanation' is missing"));
     }
     if sig.patterns.is_empty() {
-        return Err(invalid("no [[pattern]]: a signature must recognise something"));
+        return Err(invalid(
+            "no [[pattern]]: a signature must recognise something",
+        ));
     }
     let mut ids = std::collections::BTreeSet::new();
     for p in &sig.patterns {
@@ -408,7 +448,9 @@ fn validate(sig: &Signature, contexts: &BTreeMap<String, Vec<String>>) -> Result
     }
     for name in &sig.context {
         if !contexts.contains_key(name) {
-            return Err(invalid(&format!("context '{name}' is not defined in {CONTEXTS_FILE}")));
+            return Err(invalid(&format!(
+                "context '{name}' is not defined in {CONTEXTS_FILE}"
+            )));
         }
     }
     Ok(())
@@ -416,11 +458,19 @@ fn validate(sig: &Signature, contexts: &BTreeMap<String, Vec<String>>) -> Result
 
 /// A regex must compile and stay inside the subset shared with POSIX ERE.
 fn check_regex(path: &str, what: &str, re: &str) -> Result<(), CatalogError> {
-    let err = |message: String| CatalogError::Regex { path: path.to_string(), what: what.to_string(), message };
+    let err = |message: String| CatalogError::Regex {
+        path: path.to_string(),
+        what: what.to_string(),
+        message,
+    };
     if let Some(bad) = non_portable(re) {
-        return Err(err(format!("'{bad}' is not portable to POSIX ERE (write it without; see README 'Adding a signature')")));
+        return Err(err(format!(
+            "'{bad}' is not portable to POSIX ERE (write it without; see README 'Adding a signature')"
+        )));
     }
-    regex::Regex::new(re).map(|_| ()).map_err(|e| err(e.to_string()))
+    regex::Regex::new(re)
+        .map(|_| ())
+        .map_err(|e| err(e.to_string()))
 }
 
 /// The first construct in `re` that GNU `grep -E` would not read the same way: `(?…)` groups and
@@ -444,6 +494,40 @@ pub fn non_portable(re: &str) -> Option<&'static str> {
     None
 }
 
+/// Run every example and counterexample through the classifier; the failures, described.
+#[must_use]
+pub fn run_examples(classifier: &super::classify::Classifier) -> Vec<String> {
+    let mut failures = Vec::new();
+    for sig in classifier.catalog().signatures() {
+        for ex in &sig.examples {
+            let got = classifier.classify_text(&ex.text);
+            if got != sig.class {
+                failures.push(format!(
+                    "{}: example classified as {got}, expected {}: {}",
+                    sig.class,
+                    sig.class,
+                    ex.text.trim()
+                ));
+            }
+        }
+        for ex in &sig.counterexamples {
+            let got = classifier.classify_text(&ex.text);
+            let wrong = got == sig.class || ex.class.is_some_and(|c| c != got);
+            if wrong {
+                let want = ex
+                    .class
+                    .map_or_else(|| format!("anything but {}", sig.class), |c| c.to_string());
+                failures.push(format!(
+                    "{}: counterexample classified as {got}, expected {want}: {}",
+                    sig.class,
+                    ex.text.trim()
+                ));
+            }
+        }
+    }
+    failures
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,10 +545,20 @@ mod tests {
     #[test]
     fn parse_errors_have_line_and_column() {
         let mut map = BTreeMap::new();
-        let err = merge(&mut map, "x.toml", "class = \"dns\"\ntitle = \"t\"\npriority = \"high\"\n").unwrap_err();
+        let err = merge(
+            &mut map,
+            "x.toml",
+            "class = \"dns\"\ntitle = \"t\"\npriority = \"high\"\n",
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("x.toml") && msg.contains("line 3, column 12"), "{msg}");
-        let err = merge(&mut map, "y.toml", "class = \"dnss\"\n").unwrap_err().to_string();
+        assert!(
+            msg.contains("x.toml") && msg.contains("line 3, column 12"),
+            "{msg}"
+        );
+        let err = merge(&mut map, "y.toml", "class = \"dnss\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1") && err.contains("dnss"), "{err}");
     }
 
@@ -475,30 +569,9 @@ mod tests {
         assert_eq!(non_portable(r"[0-9]+ x"), None);
         assert_eq!(non_portable(r"429 \(?Too"), None);
         assert_eq!(non_portable(r"a.*?b"), Some("lazy quantifier"));
-        let err = check_regex("f", "pattern 'p'", r"a\d").unwrap_err().to_string();
+        let err = check_regex("f", "pattern 'p'", r"a\d")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pattern 'p'") && err.contains("\\d"), "{err}");
     }
-}
-
-/// Run every example and counterexample through the classifier; the failures, described.
-#[must_use]
-pub fn run_examples(classifier: &super::classify::Classifier) -> Vec<String> {
-    let mut failures = Vec::new();
-    for sig in classifier.catalog().signatures() {
-        for ex in &sig.examples {
-            let got = classifier.classify_text(&ex.text);
-            if got != sig.class {
-                failures.push(format!("{}: example classified as {got}, expected {}: {}", sig.class, sig.class, ex.text.trim()));
-            }
-        }
-        for ex in &sig.counterexamples {
-            let got = classifier.classify_text(&ex.text);
-            let wrong = got == sig.class || ex.class.is_some_and(|c| c != got);
-            if wrong {
-                let want = ex.class.map_or_else(|| format!("anything but {}", sig.class), |c| c.to_string());
-                failures.push(format!("{}: counterexample classified as {got}, expected {want}: {}", sig.class, ex.text.trim()));
-            }
-        }
-    }
-    failures
 }

@@ -90,7 +90,8 @@ impl Classifier {
         let mut contexts = Vec::new();
         for (i, sig) in catalog.signatures().iter().enumerate() {
             for p in &sig.patterns {
-                let regex = Regex::new(&p.regex).map_err(|e| compile_err(&format!("pattern '{}'", p.id), &e))?;
+                let regex = Regex::new(&p.regex)
+                    .map_err(|e| compile_err(&format!("pattern '{}'", p.id), &e))?;
                 patterns.push(Compiled {
                     sig: i,
                     id: p.id.clone(),
@@ -99,11 +100,13 @@ impl Classifier {
                     standalone: p.standalone,
                 });
             }
-            let g: Result<Vec<Regex>, _> = sig.guards.iter().map(|g| Regex::new(&g.regex)).collect();
+            let g: Result<Vec<Regex>, _> =
+                sig.guards.iter().map(|g| Regex::new(&g.regex)).collect();
             guards.push(g.map_err(|e| compile_err("guard", &e))?);
             contexts.push(compile_context(&catalog, sig).map_err(|e| compile_err("context", &e))?);
         }
-        let set = RegexSet::new(patterns.iter().map(|p| p.regex.as_str())).map_err(|e| compile_err("pattern set", &e))?;
+        let set = RegexSet::new(patterns.iter().map(|p| p.regex.as_str()))
+            .map_err(|e| compile_err("pattern set", &e))?;
         // The prefilter: every pattern that can raise a failure, plus the unclassified and header
         // lines, as one alternation run over whole blocks.
         let mut alternatives: Vec<String> = patterns
@@ -114,7 +117,11 @@ impl Classifier {
         alternatives.push(FAILURE_LIKE.replace('^', "(?m:^)"));
         alternatives.push(SYMPTOM.to_string());
         alternatives.push(HEADERS.replace('^', "(?m:^)"));
-        let alt = alternatives.iter().map(|a| format!("(?:{a})")).collect::<Vec<_>>().join("|");
+        let alt = alternatives
+            .iter()
+            .map(|a| format!("(?:{a})"))
+            .collect::<Vec<_>>()
+            .join("|");
         let prefilter = regex::bytes::RegexBuilder::new(&alt)
             .unicode(false)
             .size_limit(64 << 20)
@@ -122,7 +129,16 @@ impl Classifier {
             .map_err(|e| compile_err("prefilter", &e))?;
         let failure_like = Regex::new(FAILURE_LIKE).map_err(|e| compile_err("failure-like", &e))?;
         let symptom = Regex::new(SYMPTOM).map_err(|e| compile_err("symptom", &e))?;
-        Ok(Classifier { catalog, prefilter, set, patterns, guards, contexts, failure_like, symptom })
+        Ok(Classifier {
+            catalog,
+            prefilter,
+            set,
+            patterns,
+            guards,
+            contexts,
+            failure_like,
+            symptom,
+        })
     }
 
     /// The catalog it was built from.
@@ -163,23 +179,32 @@ impl Classifier {
             if self.guards[p.sig].iter().any(|g| g.is_match(text)) {
                 continue;
             }
-            if !p.standalone {
-                if let Some(ctx) = &self.contexts[p.sig] {
-                    if !ctx.is_match(text) {
-                        continue;
-                    }
-                }
+            if !p.standalone
+                && let Some(ctx) = &self.contexts[p.sig]
+                && !ctx.is_match(text)
+            {
+                continue;
             }
-            let Some(m) = p.regex.find(text) else { continue };
+            let Some(m) = p.regex.find(text) else {
+                continue;
+            };
             let better = match &best {
                 None => true,
-                Some((prio, start, _)) => sig.priority > *prio || (sig.priority == *prio && m.start() < *start),
+                Some((prio, start, _)) => {
+                    sig.priority > *prio || (sig.priority == *prio && m.start() < *start)
+                }
             };
             if better {
                 best = Some((
                     sig.priority,
                     m.start(),
-                    Verdict { class: sig.class, signature: p.sig, pattern: p.id.clone(), severity: p.severity, span: [m.start(), m.end()] },
+                    Verdict {
+                        class: sig.class,
+                        signature: p.sig,
+                        pattern: p.id.clone(),
+                        severity: p.severity,
+                        span: [m.start(), m.end()],
+                    },
                 ));
             }
         }

@@ -8,7 +8,9 @@
 
 use super::advice;
 use super::classify::{Classifier, Outcome, Verdict};
-use crate::model::{Class, Confidence, Evidence, EvidenceSource, Finding, FindingId, Subject, Target};
+use crate::model::{
+    Class, Confidence, Evidence, EvidenceSource, Finding, FindingId, Subject, Target,
+};
 use crate::parse::{self, InputContext, banner, extract};
 use crate::redact::Redactor;
 use memchr::{memchr, memchr_iter, memrchr};
@@ -150,10 +152,19 @@ pub struct ScanOutcome {
 
 impl ScanOutcome {
     fn new(input: &str) -> Self {
-        ScanOutcome { input: input.to_string(), ..Default::default() }
+        ScanOutcome {
+            input: input.to_string(),
+            ..Default::default()
+        }
     }
 
-    fn add_failure(&mut self, verdict: Verdict, rec: &parse::Record, ex: extract::Extracted, tags: Vec<String>) {
+    fn add_failure(
+        &mut self,
+        verdict: Verdict,
+        rec: &parse::Record,
+        ex: extract::Extracted,
+        tags: Vec<String>,
+    ) {
         self.stats.failures += 1;
         let key = GroupKey {
             class: verdict.class,
@@ -162,9 +173,19 @@ impl ScanOutcome {
         };
         let matched_text = rec.text.get(verdict.span[0]..verdict.span[1]).unwrap_or("");
         let matched = (!matched_text.is_empty())
-            .then(|| rec.display.find(matched_text).map(|s| [s, s + matched_text.len()]))
+            .then(|| {
+                rec.display
+                    .find(matched_text)
+                    .map(|s| [s, s + matched_text.len()])
+            })
             .flatten();
-        let occ = Occurrence { line: rec.line, display: rec.display.clone(), time: rec.time.clone(), host: rec.host.clone(), matched };
+        let occ = Occurrence {
+            line: rec.line,
+            display: rec.display.clone(),
+            time: rec.time.clone(),
+            host: rec.host.clone(),
+            matched,
+        };
         let group = self.groups.entry(key).or_insert_with(|| Group {
             verdict,
             count: 0,
@@ -194,7 +215,10 @@ impl ScanOutcome {
                 }
             }
         }
-        for (mine, theirs) in [(&mut self.unclassified, other.unclassified), (&mut self.symptoms, other.symptoms)] {
+        for (mine, theirs) in [
+            (&mut self.unclassified, other.unclassified),
+            (&mut self.symptoms, other.symptoms),
+        ] {
             mine.extend(theirs);
             mine.sort_by_key(|o| o.line);
             mine.truncate(UNCLASSIFIED_KEPT);
@@ -207,7 +231,14 @@ impl ScanOutcome {
     pub fn primary_class(&self, classifier: &Classifier) -> Class {
         self.groups
             .values()
-            .max_by_key(|g| (g.verdict.severity, classifier.signature(&g.verdict).priority, g.count, std::cmp::Reverse(g.first.first().map(|o| o.line))))
+            .max_by_key(|g| {
+                (
+                    g.verdict.severity,
+                    classifier.signature(&g.verdict).priority,
+                    g.count,
+                    std::cmp::Reverse(g.first.first().map(|o| o.line)),
+                )
+            })
             .map_or(Class::None, |g| g.verdict.class)
     }
 
@@ -215,16 +246,28 @@ impl ScanOutcome {
     /// was classified at all, the lines that only say a pull or job failed.
     #[must_use]
     pub fn unclassified(&self, redactor: &Redactor) -> Vec<Evidence> {
-        let symptoms = if self.groups.is_empty() { self.symptoms.as_slice() } else { &[] };
+        let symptoms = if self.groups.is_empty() {
+            self.symptoms.as_slice()
+        } else {
+            &[]
+        };
         let mut all: Vec<&Occurrence> = self.unclassified.iter().chain(symptoms).collect();
         all.sort_by_key(|o| o.line);
-        all.into_iter().take(UNCLASSIFIED_KEPT).map(|o| evidence(&self.input, o, redactor)).collect()
+        all.into_iter()
+            .take(UNCLASSIFIED_KEPT)
+            .map(|o| evidence(&self.input, o, redactor))
+            .collect()
     }
 
     /// How many failure-looking lines nothing explained (symptoms count when nothing else did).
     #[must_use]
     pub fn unexplained_count(&self) -> u64 {
-        self.stats.unclassified + if self.groups.is_empty() { self.stats.symptoms } else { 0 }
+        self.stats.unclassified
+            + if self.groups.is_empty() {
+                self.stats.symptoms
+            } else {
+                0
+            }
     }
 
     /// One finding per group, redacted, in input order.
@@ -236,25 +279,36 @@ impl ScanOutcome {
             .iter()
             .map(|(key, g)| {
                 let sig = classifier.signature(&g.verdict);
-                let endpoint = key.endpoint.as_deref().map(|e| redactor.redact(e).into_owned());
+                let endpoint = key
+                    .endpoint
+                    .as_deref()
+                    .map(|e| redactor.redact(e).into_owned());
                 let subject = Subject {
-                    image: key.image.as_deref().map(|i| redactor.redact(i).into_owned()),
+                    image: key
+                        .image
+                        .as_deref()
+                        .map(|i| redactor.redact(i).into_owned()),
                     registry: g.extracted.registry.clone(),
                     endpoint,
                     nodes: g.nodes.iter().cloned().collect(),
                     job: None,
                     tags: g.tags.clone(),
                 };
-                let extra = advice::explain(g.verdict.class, &g.record_text, &g.extracted, &subject);
+                let extra =
+                    advice::explain(g.verdict.class, &g.record_text, &g.extracted, &subject);
                 let mut explanation = parse::text::collapse_whitespace(&sig.explanation);
                 if !extra.is_empty() {
                     explanation = format!("{} {explanation}", extra.join(" "));
                 }
-                let mut evidence: Vec<Evidence> = g.first.iter().map(|o| evidence(&self.input, o, redactor)).collect();
-                if let Some(last) = &g.last {
-                    if !g.first.iter().any(|o| o.line == last.line) {
-                        evidence.push(self::evidence(&self.input, last, redactor));
-                    }
+                let mut evidence: Vec<Evidence> = g
+                    .first
+                    .iter()
+                    .map(|o| evidence(&self.input, o, redactor))
+                    .collect();
+                if let Some(last) = &g.last
+                    && !g.first.iter().any(|o| o.line == last.line)
+                {
+                    evidence.push(self::evidence(&self.input, last, redactor));
                 }
                 let id = FindingId::derive(&[
                     &check.0,
@@ -273,7 +327,12 @@ impl ScanOutcome {
                     title: advice::title(&sig.title, &subject),
                     explanation,
                     next_steps: sig.next.clone(),
-                    error_chain: g.extracted.chain.iter().map(|c| redactor.redact(c).into_owned()).collect(),
+                    error_chain: g
+                        .extracted
+                        .chain
+                        .iter()
+                        .map(|c| redactor.redact(c).into_owned())
+                        .collect(),
                     evidence,
                     count: g.count,
                     first_seen: g.first.first().and_then(|o| o.time.clone()),
@@ -295,7 +354,10 @@ fn evidence(input: &str, o: &Occurrence, redactor: &Redactor) -> Evidence {
     // Redaction can move the highlighted part; keep the range only where it still holds.
     let matched = o.matched.filter(|_| text.len() == o.display.len());
     Evidence {
-        source: EvidenceSource::File { path: input.to_string(), line: o.line },
+        source: EvidenceSource::File {
+            path: input.to_string(),
+            line: o.line,
+        },
         time: o.time.clone(),
         host: o.host.clone(),
         text: text.into_owned(),
@@ -318,7 +380,12 @@ pub fn scan_bytes(classifier: &Classifier, data: &[u8], input: &str) -> ScanOutc
 ///
 /// # Errors
 /// A read error, with what was read before it discarded.
-pub fn scan_reader<R: Read + Send>(classifier: &Classifier, mut reader: R, input: &str, workers: usize) -> std::io::Result<ScanOutcome> {
+pub fn scan_reader<R: Read + Send>(
+    classifier: &Classifier,
+    mut reader: R,
+    input: &str,
+    workers: usize,
+) -> std::io::Result<ScanOutcome> {
     let workers = workers.max(1);
     let (block_tx, block_rx) = std::sync::mpsc::sync_channel::<(usize, u64, Vec<u8>)>(workers * 2);
     let block_rx = std::sync::Mutex::new(block_rx);
@@ -333,7 +400,9 @@ pub fn scan_reader<R: Read + Send>(classifier: &Classifier, mut reader: R, input
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok((index, first_line, block)) = next else { return };
+                    let Ok((index, first_line, block)) = next else {
+                        return;
+                    };
                     let mut out = ScanOutcome::new(input);
                     // Context (describe headers) does not cross blocks: it only matters for pastes.
                     let mut ctx = InputContext::default();
@@ -346,7 +415,9 @@ pub fn scan_reader<R: Read + Send>(classifier: &Classifier, mut reader: R, input
             });
         }
         drop(result_tx);
-        let read_result = read_blocks(&mut reader, |index, first_line, block| block_tx.send((index, first_line, block)).is_ok());
+        let read_result = read_blocks(&mut reader, |index, first_line, block| {
+            block_tx.send((index, first_line, block)).is_ok()
+        });
         drop(block_tx);
         let mut parts: Vec<(usize, ScanOutcome)> = result_rx.iter().collect();
         parts.sort_by_key(|(i, _)| *i);
@@ -354,17 +425,28 @@ pub fn scan_reader<R: Read + Send>(classifier: &Classifier, mut reader: R, input
         for (_, part) in parts {
             total.merge(part);
         }
-        read_result.map(|()| total)
+        read_result.map(|(giant_lines, bytes)| {
+            total.stats.skipped_long_lines += giant_lines;
+            total.stats.lines += giant_lines;
+            total.stats.bytes = bytes;
+            total
+        })
     })
 }
 
 /// Read the stream in blocks that end at a line end, handing each to `emit` with its index and
-/// the number of lines before it. A line longer than a block is split; its pieces are skipped as
-/// long lines by the scanner.
-fn read_blocks<R: Read>(reader: &mut R, mut emit: impl FnMut(usize, u64, Vec<u8>) -> bool) -> std::io::Result<()> {
+/// the number of lines before it. A line longer than a whole block is dropped as it streams by;
+/// returns how many such lines there were, and the bytes read.
+fn read_blocks<R: Read>(
+    reader: &mut R,
+    mut emit: impl FnMut(usize, u64, Vec<u8>) -> bool,
+) -> std::io::Result<(u64, u64)> {
+    let mut bytes = 0u64;
     let mut carry: Vec<u8> = Vec::new();
     let mut index = 0;
     let mut lines_before = 0u64;
+    let mut giant_lines = 0u64;
+    let mut in_giant_line = false;
     loop {
         let mut block = std::mem::take(&mut carry);
         let start = block.len();
@@ -373,38 +455,68 @@ fn read_blocks<R: Read>(reader: &mut R, mut emit: impl FnMut(usize, u64, Vec<u8>
         while filled < block.len() {
             match reader.read(&mut block[filled..]) {
                 Ok(0) => break,
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    bytes += n as u64;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
         block.truncate(filled);
-        if block.is_empty() {
-            return Ok(());
-        }
         let eof = filled < start + BLOCK;
+        if in_giant_line {
+            // drop the rest of a line that did not fit in a block
+            match memchr(b'\n', &block) {
+                Some(nl) => {
+                    block.drain(..=nl);
+                    in_giant_line = false;
+                    giant_lines += 1;
+                    lines_before += 1;
+                }
+                None if eof => return Ok((giant_lines + 1, bytes)),
+                None => continue,
+            }
+        }
+        if block.is_empty() {
+            return Ok((giant_lines, bytes));
+        }
         if !eof {
-            // keep the partial last line for the next block (unless the block is one huge line)
-            if let Some(nl) = memrchr(b'\n', &block) {
-                carry = block[nl + 1..].to_vec();
-                block.truncate(nl + 1);
+            match memrchr(b'\n', &block) {
+                // keep the partial last line for the next block
+                Some(nl) => {
+                    carry = block[nl + 1..].to_vec();
+                    block.truncate(nl + 1);
+                }
+                // one line fills the whole block: too long to classify
+                None => {
+                    in_giant_line = true;
+                    continue;
+                }
             }
         }
         let lines = memchr_iter(b'\n', &block).count() as u64;
         if !emit(index, lines_before, block) {
-            return Ok(());
+            return Ok((giant_lines, bytes));
         }
         index += 1;
         lines_before += lines;
         if eof {
-            return Ok(());
+            return Ok((giant_lines, bytes));
         }
     }
 }
 
 /// Classify the candidate lines of one block (complete lines). `first_line` = lines before it.
-fn scan_block(classifier: &Classifier, block: &[u8], first_line: u64, ctx: &mut InputContext, out: &mut ScanOutcome) {
-    out.stats.lines += memchr_iter(b'\n', block).count() as u64 + u64::from(!block.is_empty() && block.last() != Some(&b'\n'));
+fn scan_block(
+    classifier: &Classifier,
+    block: &[u8],
+    first_line: u64,
+    ctx: &mut InputContext,
+    out: &mut ScanOutcome,
+) {
+    out.stats.lines += memchr_iter(b'\n', block).count() as u64
+        + u64::from(!block.is_empty() && block.last() != Some(&b'\n'));
     // cursor for line numbers: (byte offset, 1-based line number of the line starting there)
     let mut cursor = (0usize, first_line + 1);
     let mut next_free = 0usize;
@@ -445,10 +557,15 @@ fn scan_block(classifier: &Classifier, block: &[u8], first_line: u64, ctx: &mut 
                     // The banner is a paragraph (its tags follow on their own lines): read it
                     // whole, and do not classify its other lines again.
                     let tail = &block[rec_start..block.len().min(rec_start + 4096)];
-                    let para_end = memchr::memmem::find(tail, b"\n\n").map_or(tail.len(), |i| i + 1);
+                    let para_end =
+                        memchr::memmem::find(tail, b"\n\n").map_or(tail.len(), |i| i + 1);
                     next_free = next_free.max(rec_start + para_end);
                     let tail = &tail[..para_end];
-                    banner::parse_stuck(&parse::text::strip_ansi(&String::from_utf8_lossy(tail)).replace('\r', "")).map(|b| b.tags).unwrap_or_default()
+                    banner::parse_stuck(
+                        &parse::text::strip_ansi(&String::from_utf8_lossy(tail)).replace('\r', ""),
+                    )
+                    .map(|b| b.tags)
+                    .unwrap_or_default()
                 } else {
                     Vec::new()
                 };
@@ -463,7 +580,13 @@ fn scan_block(classifier: &Classifier, block: &[u8], first_line: u64, ctx: &mut 
                 };
                 *count += 1;
                 if kept.len() < UNCLASSIFIED_KEPT {
-                    kept.push(Occurrence { line: rec.line, display: rec.display, time: rec.time, host: rec.host, matched: None });
+                    kept.push(Occurrence {
+                        line: rec.line,
+                        display: rec.display,
+                        time: rec.time,
+                        host: rec.host,
+                        matched: None,
+                    });
                 }
             }
             Outcome::Benign => {}
@@ -476,7 +599,10 @@ fn is_binary(line: &[u8]) -> bool {
     if memchr(0, line).is_some() {
         return true;
     }
-    let control = line.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\r' | 0x1b)).count();
+    let control = line
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\r' | 0x1b))
+        .count();
     control * 10 > line.len().max(1)
 }
 
@@ -522,7 +648,10 @@ fn record_bounds(block: &[u8], line_start: usize, line_end: usize, floor: usize)
         start = prev_start;
     }
     let mut lines = memchr_iter(b'\n', &block[start..end]).count() + 1;
-    while lines < MAX_RECORD_LINES && end < block.len() && continues(&block[end.saturating_sub(MAX_LINE).max(start)..end]) {
+    while lines < MAX_RECORD_LINES
+        && end < block.len()
+        && continues(&block[end.saturating_sub(MAX_LINE).max(start)..end])
+    {
         let next_end = memchr(b'\n', &block[end + 1..]).map_or(block.len(), |i| end + 1 + i);
         if block[end + 1..next_end].trim_ascii().is_empty() || next_end - start > MAX_LINE {
             break;
@@ -569,7 +698,11 @@ mod tests {
         let end = start + memchr(b'\n', &text[start..]).unwrap();
         let (s, e) = record_bounds(text, start, end, 0);
         assert_eq!(s, 11);
-        assert!(std::str::from_utf8(&text[s..e]).unwrap().ends_with("unreachable"));
+        assert!(
+            std::str::from_utf8(&text[s..e])
+                .unwrap()
+                .ends_with("unreachable")
+        );
         let plain = b"a complete line\nanother";
         assert_eq!(record_bounds(plain, 0, 15, 0), (0, 15));
     }
@@ -577,7 +710,10 @@ mod tests {
     /// A URL cut inside its quotes is glued back without a space.
     #[test]
     fn join_inside_quotes() {
-        assert_eq!(join_lines(b"Get \"https://a/token?scope=x%3A\npull&y=1\": EOF"), "Get \"https://a/token?scope=x%3Apull&y=1\": EOF");
+        assert_eq!(
+            join_lines(b"Get \"https://a/token?scope=x%3A\npull&y=1\": EOF"),
+            "Get \"https://a/token?scope=x%3Apull&y=1\": EOF"
+        );
         assert_eq!(join_lines(b"token: \ndial tcp"), "token: dial tcp");
     }
 
@@ -616,11 +752,17 @@ impl super::Check for LogsCheck {
                 };
                 let outcome = match scan_reader(&ctx.classifier, stream, &input, ctx.workers) {
                     Ok(o) => o,
-                    Err(e) => return super::CheckOutcome::errored(format!("reading '{input}': {e}")),
+                    Err(e) => {
+                        return super::CheckOutcome::errored(format!("reading '{input}': {e}"));
+                    }
                 };
                 let findings = outcome.findings(&ctx.classifier, &ctx.redactor);
                 let s = &outcome.stats;
-                let status = if findings.is_empty() { crate::model::CheckStatus::Passed } else { crate::model::CheckStatus::Failed };
+                let status = if findings.is_empty() {
+                    crate::model::CheckStatus::Passed
+                } else {
+                    crate::model::CheckStatus::Failed
+                };
                 super::CheckOutcome {
                     status,
                     unclassified: outcome.unclassified(&ctx.redactor),
@@ -638,7 +780,9 @@ impl super::Check for LogsCheck {
             });
             match work.await {
                 Ok(outcome) => outcome,
-                Err(e) => super::CheckOutcome::errored(format!("the scan of the input stopped: {e}")),
+                Err(e) => {
+                    super::CheckOutcome::errored(format!("the scan of the input stopped: {e}"))
+                }
             }
         })
     }

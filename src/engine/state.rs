@@ -41,15 +41,33 @@ impl RunState {
             RunEvent::RunStarted { at, planned } => {
                 self.started_at = Some(at);
                 for key in planned {
-                    self.checks.insert(key, CheckEntry { status: CheckStatus::Pending, duration_ms: None });
+                    self.checks.insert(
+                        key,
+                        CheckEntry {
+                            status: CheckStatus::Pending,
+                            duration_ms: None,
+                        },
+                    );
                 }
             }
             RunEvent::CheckStarted { check, target, .. } => {
-                self.checks.insert((check, target), CheckEntry { status: CheckStatus::Running, duration_ms: None });
+                self.checks.insert(
+                    (check, target),
+                    CheckEntry {
+                        status: CheckStatus::Running,
+                        duration_ms: None,
+                    },
+                );
             }
-            RunEvent::CheckFinished { check, target, outcome, duration_ms } => {
+            RunEvent::CheckFinished {
+                check,
+                target,
+                outcome,
+                duration_ms,
+            } => {
                 // A re-run replaces what the same check said about the same target before.
-                self.findings.retain(|_, f| !(f.check == check && f.target == target));
+                self.findings
+                    .retain(|_, f| !(f.check == check && f.target == target));
                 for f in outcome.findings {
                     self.findings.insert(f.id.clone(), f);
                 }
@@ -58,7 +76,13 @@ impl RunState {
                     self.inputs.insert(input.name.clone(), input);
                 }
                 self.unclassified.extend(outcome.unclassified);
-                self.checks.insert((check, target), CheckEntry { status: outcome.status, duration_ms: Some(duration_ms) });
+                self.checks.insert(
+                    (check, target),
+                    CheckEntry {
+                        status: outcome.status,
+                        duration_ms: Some(duration_ms),
+                    },
+                );
             }
             RunEvent::RunFinished { at } => self.finished_at = Some(at),
         }
@@ -94,12 +118,20 @@ impl RunState {
     /// True when every planned check has finished.
     #[must_use]
     pub fn complete(&self) -> bool {
-        self.aborted.is_none() && self.checks.values().all(|c| !matches!(c.status, CheckStatus::Pending | CheckStatus::Running))
+        self.aborted.is_none()
+            && self
+                .checks
+                .values()
+                .all(|c| !matches!(c.status, CheckStatus::Pending | CheckStatus::Running))
     }
 }
 
 fn first_line(f: &Finding) -> u64 {
-    f.evidence
-        .first()
-        .map_or(0, |e| if let crate::model::EvidenceSource::File { line, .. } = e.source { line } else { 0 })
+    f.evidence.first().map_or(0, |e| {
+        if let crate::model::EvidenceSource::File { line, .. } = e.source {
+            line
+        } else {
+            0
+        }
+    })
 }

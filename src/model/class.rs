@@ -77,13 +77,13 @@ impl fmt::Display for Class {
 impl FromStr for Class {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Class::ALL
-            .into_iter()
-            .find(|c| c.id() == s)
-            .ok_or_else(|| {
-                let ids: Vec<_> = Class::ALL.iter().map(|c| c.id()).collect();
-                format!("unknown failure class '{s}' (expected one of: {})", ids.join(", "))
-            })
+        Class::ALL.into_iter().find(|c| c.id() == s).ok_or_else(|| {
+            let ids: Vec<_> = Class::ALL.iter().map(|c| c.id()).collect();
+            format!(
+                "unknown failure class '{s}' (expected one of: {})",
+                ids.join(", ")
+            )
+        })
     }
 }
 

@@ -36,7 +36,10 @@ impl Target {
     /// An input file (`-` is standard input).
     #[must_use]
     pub fn input(path: &str) -> Self {
-        Target { kind: TargetKind::Input, name: path.to_string() }
+        Target {
+            kind: TargetKind::Input,
+            name: path.to_string(),
+        }
     }
 }
 

@@ -27,7 +27,14 @@ pub struct StuckBanner {
 }
 
 /// Words that end the tag list: the banner's own links and the job page around it.
-const TAG_LIST_END: [&str; 6] = ["Go to project", "CI settings", "Learn more", "Job ", "Duration", "Runner"];
+const TAG_LIST_END: [&str; 6] = [
+    "Go to project",
+    "CI settings",
+    "Learn more",
+    "Job ",
+    "Duration",
+    "Runner",
+];
 
 /// Parse a banner from the text starting at "This job is stuck" (the rest of the paste may
 /// follow; only the banner's paragraph is read). `None` if the text is not a banner.
@@ -95,9 +102,15 @@ mod tests {
     /// The untagged variants and the oldest wording.
     #[test]
     fn other_variants() {
-        let b = parse_stuck("This job is stuck because the project doesn't have any runners online assigned to it.").unwrap();
+        let b = parse_stuck(
+            "This job is stuck because the project doesn't have any runners online assigned to it.",
+        )
+        .unwrap();
         assert_eq!(b.reason, StuckReason::NoRunnersOnline);
-        let b = parse_stuck("This job is stuck because you don't have any active runners that can run this job.").unwrap();
+        let b = parse_stuck(
+            "This job is stuck because you don't have any active runners that can run this job.",
+        )
+        .unwrap();
         assert_eq!(b.reason, StuckReason::NoActiveRunners);
         let b = parse_stuck("This job is stuck, because you don't have any active runners online with any of these tags assigned to them: docker linux").unwrap_or_else(|| panic!("old wording"));
         assert_eq!(b.tags, ["docker", "linux"]);

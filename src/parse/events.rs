@@ -11,8 +11,15 @@ use super::{Record, RecordFormat};
 /// `[namespace]  5m  Warning  Failed  pod/api-7d9…  Failed to pull image "…": …`.
 #[must_use]
 pub fn parse_row(line: &str, line_no: u64) -> Option<Record> {
-    let cols: Vec<&str> = line.trim().split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
-    let t = cols.iter().position(|c| *c == "Normal" || *c == "Warning")?;
+    let cols: Vec<&str> = line
+        .trim()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let t = cols
+        .iter()
+        .position(|c| *c == "Normal" || *c == "Warning")?;
     let reason = *cols.get(t + 1)?;
     if !reason.chars().all(|c| c.is_ascii_alphabetic()) || t > 2 {
         return None;
@@ -84,7 +91,8 @@ mod tests {
     /// `kubectl get events -A` rows (namespace first).
     #[test]
     fn get_events_all_namespaces() {
-        let row = "gition   2m   Warning   Failed   pod/api-x   Failed to pull image \"a:1\": not found";
+        let row =
+            "gition   2m   Warning   Failed   pod/api-x   Failed to pull image \"a:1\": not found";
         let rec = parse_row(row, 1).unwrap();
         assert_eq!(rec.time.as_deref(), Some("2m"));
         assert_eq!(rec.text, "Failed: Failed to pull image \"a:1\": not found");

@@ -34,10 +34,12 @@ static IMAGE_BARE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("bare image regex")
 });
 #[allow(clippy::expect_used)]
-static URL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"https?://[^\s"'<>\\]+"#).expect("url regex"));
+static URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"https?://[^\s"'<>\\]+"#).expect("url regex"));
 #[allow(clippy::expect_used)]
 static DIAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"dial tcp(?:4|6)? (\[[0-9a-fA-F:.]+\]:[0-9]+|[^\s:]+:[0-9]+)|lookup ([^\s:]+)").expect("dial regex")
+    Regex::new(r"dial tcp(?:4|6)? (\[[0-9a-fA-F:.]+\]:[0-9]+|[^\s:]+:[0-9]+)|lookup ([^\s:]+)")
+        .expect("dial regex")
 });
 #[allow(clippy::expect_used)]
 static TOKEN_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
@@ -52,16 +54,24 @@ pub fn extract(text: &str) -> Extracted {
         .captures(text)
         .or_else(|| IMAGE_BARE.captures(text))
         .map(|c| c[1].trim_end_matches([',', '.', ':']).to_string());
-    let urls: Vec<&str> = URL.find_iter(text).map(|m| m.as_str().trim_end_matches([',', ')', '.'])).collect();
+    let urls: Vec<&str> = URL
+        .find_iter(text)
+        .map(|m| m.as_str().trim_end_matches([',', ')', '.']))
+        .collect();
     let image = image.or_else(|| urls.iter().find_map(|u| image_from_manifest_url(u)));
-    let url = urls.last().map(|u| u.split('?').next().unwrap_or(u).to_string());
+    let url = urls
+        .last()
+        .map(|u| u.split('?').next().unwrap_or(u).to_string());
     let dialled = DIAL.captures_iter(text).last().map(|c| {
-        c.get(1).or_else(|| c.get(2)).map_or_else(String::new, |m| m.as_str().to_string())
+        c.get(1)
+            .or_else(|| c.get(2))
+            .map_or_else(String::new, |m| m.as_str().to_string())
     });
-    let registry = image
-        .as_deref()
-        .and_then(image_domain)
-        .or_else(|| urls.iter().find(|u| u.contains("/v2/") || u.ends_with("/v2")).map(|u| url_host(u)));
+    let registry = image.as_deref().and_then(image_domain).or_else(|| {
+        urls.iter()
+            .find(|u| u.contains("/v2/") || u.ends_with("/v2"))
+            .map(|u| url_host(u))
+    });
     Extracted {
         token_request: TOKEN_CONTEXT.is_match(text),
         chain: error_chain(text),
@@ -146,25 +156,40 @@ mod tests {
     fn realm_dial() {
         let t = r#"PullImage "172.100.100.9:5050/root/gition/backend:latest" failed error=failed to pull and unpack image "172.100.100.9:5050/root/gition/backend:latest": failed to resolve reference "172.100.100.9:5050/root/gition/backend:latest": failed to authorize: failed to fetch anonymous token: Get "http://192.168.5.8/jwt/auth?scope=repository%3Aroot%2Fgition%2Fbackend%3Apull&service=container_registry": dial tcp 192.168.5.8:80: connect: no route to host"#;
         let e = extract(t);
-        assert_eq!(e.image.as_deref(), Some("172.100.100.9:5050/root/gition/backend:latest"));
+        assert_eq!(
+            e.image.as_deref(),
+            Some("172.100.100.9:5050/root/gition/backend:latest")
+        );
         assert_eq!(e.registry.as_deref(), Some("172.100.100.9:5050"));
         assert_eq!(e.url.as_deref(), Some("http://192.168.5.8/jwt/auth"));
         assert_eq!(e.dialled.as_deref(), Some("192.168.5.8:80"));
         assert!(e.token_request);
         assert_eq!(e.chain.last().map(String::as_str), Some("no route to host"));
-        assert_eq!(e.chain[0], r#"PullImage "172.100.100.9:5050/root/gition/backend:latest" failed error=failed to pull and unpack image "172.100.100.9:5050/root/gition/backend:latest""#);
+        assert_eq!(
+            e.chain[0],
+            r#"PullImage "172.100.100.9:5050/root/gition/backend:latest" failed error=failed to pull and unpack image "172.100.100.9:5050/root/gition/backend:latest""#
+        );
     }
 
     /// docker CLI wording and a DNS lookup.
     #[test]
     fn docker_cli() {
-        let e = extract("Error response from daemon: Get \"https://registry.example.com:5050/v2/\": dial tcp: lookup registry.example.com on 127.0.0.53:53: no such host");
+        let e = extract(
+            "Error response from daemon: Get \"https://registry.example.com:5050/v2/\": dial tcp: lookup registry.example.com on 127.0.0.53:53: no such host",
+        );
         assert_eq!(e.registry.as_deref(), Some("registry.example.com:5050"));
         assert_eq!(e.dialled.as_deref(), Some("registry.example.com"));
         assert!(!e.token_request);
-        let e = extract("Error response from daemon: manifest for gitlab.example.com:5050/g/p/api:latest not found: manifest unknown: manifest unknown");
-        assert_eq!(e.image.as_deref(), Some("gitlab.example.com:5050/g/p/api:latest"));
-        let e = extract("pull access denied for foo/bar, repository does not exist or may require 'docker login'");
+        let e = extract(
+            "Error response from daemon: manifest for gitlab.example.com:5050/g/p/api:latest not found: manifest unknown: manifest unknown",
+        );
+        assert_eq!(
+            e.image.as_deref(),
+            Some("gitlab.example.com:5050/g/p/api:latest")
+        );
+        let e = extract(
+            "pull access denied for foo/bar, repository does not exist or may require 'docker login'",
+        );
         assert_eq!(e.image.as_deref(), Some("foo/bar"));
         assert_eq!(e.registry.as_deref(), Some("docker.io"));
     }
@@ -172,8 +197,13 @@ mod tests {
     /// containerd's "trying next host" lines name the image only in the manifest URL.
     #[test]
     fn image_from_url() {
-        let e = extract(r#"trying next host error=failed to do request: Head "https://10.0.0.9:5050/v2/root/gition/backend/manifests/latest": http: server gave HTTP response to HTTPS client host=10.0.0.9:5050"#);
-        assert_eq!(e.image.as_deref(), Some("10.0.0.9:5050/root/gition/backend:latest"));
+        let e = extract(
+            r#"trying next host error=failed to do request: Head "https://10.0.0.9:5050/v2/root/gition/backend/manifests/latest": http: server gave HTTP response to HTTPS client host=10.0.0.9:5050"#,
+        );
+        assert_eq!(
+            e.image.as_deref(),
+            Some("10.0.0.9:5050/root/gition/backend:latest")
+        );
         let e = extract(r#"Head "https://r/v2/a/b/manifests/sha256:abc": EOF"#);
         assert_eq!(e.image.as_deref(), Some("r/a/b@sha256:abc"));
     }
@@ -182,8 +212,14 @@ mod tests {
     #[test]
     fn domains() {
         assert_eq!(image_domain("nginx"), None);
-        assert_eq!(image_domain("library/nginx:1").as_deref(), Some("docker.io"));
+        assert_eq!(
+            image_domain("library/nginx:1").as_deref(),
+            Some("docker.io")
+        );
         assert_eq!(image_domain("localhost/x").as_deref(), Some("localhost"));
-        assert_eq!(image_domain("10.0.0.1:5000/x:1").as_deref(), Some("10.0.0.1:5000"));
+        assert_eq!(
+            image_domain("10.0.0.1:5000/x:1").as_deref(),
+            Some("10.0.0.1:5000")
+        );
     }
 }

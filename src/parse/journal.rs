@@ -26,10 +26,10 @@ static KLOG_HEADER: LazyLock<Regex> = LazyLock::new(|| {
 #[must_use]
 pub fn parse_line(line: &str, line_no: u64) -> Option<Record> {
     let trimmed = line.trim_start();
-    if trimmed.starts_with('{') {
-        if let Some(rec) = parse_json(trimmed, line_no, line) {
-            return Some(rec);
-        }
+    if trimmed.starts_with('{')
+        && let Some(rec) = parse_json(trimmed, line_no, line)
+    {
+        return Some(rec);
     }
     let (time, host, rest) = match SYSLOG_PREFIX.captures(trimmed) {
         Some(c) => (
@@ -69,7 +69,10 @@ fn parse_message(msg: &str, line_no: u64, display: &str) -> Option<Record> {
 /// prefix another tool added (`[timestamp] `, `user: warning: `). Unquoted values may contain
 /// spaces (`msg=fetch failed error=…`): a value runs until the next ` key=`.
 fn parse_logrus(msg: &str, line_no: u64, display: &str) -> Option<Record> {
-    let start = ["time=", "level="].iter().filter_map(|k| field_start(msg, k)).min()?;
+    let start = ["time=", "level="]
+        .iter()
+        .filter_map(|k| field_start(msg, k))
+        .min()?;
     if !msg[start..].contains("msg=") {
         return None;
     }
@@ -105,7 +108,9 @@ fn parse_logrus(msg: &str, line_no: u64, display: &str) -> Option<Record> {
 
 /// Where `key` starts as a field: at the start or after a space.
 fn field_start(s: &str, key: &str) -> Option<usize> {
-    s.match_indices(key).map(|(i, _)| i).find(|&i| i == 0 || s.as_bytes()[i - 1] == b' ')
+    s.match_indices(key)
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || s.as_bytes()[i - 1] == b' ')
 }
 
 /// Is `b[i..]` the start of a ` key=` (identifier characters, then `=`)?
@@ -166,12 +171,18 @@ fn parse_json(line: &str, line_no: u64, display: &str) -> Option<Record> {
     let message = match obj.get("MESSAGE")? {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(bytes) => {
-            let bytes: Vec<u8> = bytes.iter().filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok())).collect();
+            let bytes: Vec<u8> = bytes
+                .iter()
+                .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect();
             String::from_utf8_lossy(&bytes).into_owned()
         }
         _ => return None,
     };
-    let host = obj.get("_HOSTNAME").and_then(|h| h.as_str()).map(str::to_string);
+    let host = obj
+        .get("_HOSTNAME")
+        .and_then(|h| h.as_str())
+        .map(str::to_string);
     let time = obj
         .get("__REALTIME_TIMESTAMP")
         .and_then(|t| t.as_str())
@@ -220,7 +231,10 @@ mod tests {
         assert_eq!(rec.format, RecordFormat::JournalJson);
         assert_eq!(rec.host.as_deref(), Some("k8s-n2"));
         assert_eq!(rec.time.as_deref(), Some("2024-03-01T10:00:00Z"));
-        assert!(rec.text.contains("trying next host error=failed to do request"));
+        assert!(
+            rec.text
+                .contains("trying next host error=failed to do request")
+        );
         let bytes = r#"{"_HOSTNAME":"n","MESSAGE":[104,105,255]}"#;
         let rec = parse_line(bytes, 1).unwrap();
         assert_eq!(rec.text, "hi\u{fffd}");
@@ -242,7 +256,10 @@ mod tests {
         assert_eq!(rec.time.as_deref(), Some("0301 10:00:00.123456"));
         assert!(rec.text.contains(r#"image "x:1": x:1: not found"#));
         let prefixed = format!("Mar 01 10:00:00 k8s-n3 kubelet[99]: {line}");
-        assert_eq!(parse_line(&prefixed, 3).unwrap().host.as_deref(), Some("k8s-n3"));
+        assert_eq!(
+            parse_line(&prefixed, 3).unwrap().host.as_deref(),
+            Some("k8s-n3")
+        );
     }
 
     /// Unquoted values with spaces, and a prefix another tool put before the fields.

@@ -7,7 +7,10 @@
 pub fn clean_line(raw: &str) -> String {
     let mut out = strip_ansi(raw);
     // GitLab job logs: `section_start:1700000000:step_script\r\e[0K` (the escape is gone by now).
-    while let Some(pos) = out.find("section_start:").or_else(|| out.find("section_end:")) {
+    while let Some(pos) = out
+        .find("section_start:")
+        .or_else(|| out.find("section_end:"))
+    {
         let end = out[pos..]
             .find('\r')
             .map_or_else(|| marker_end(&out[pos..]), |r| r + 1);
@@ -80,7 +83,11 @@ fn strip_runner_timestamp(s: &str) -> &str {
     let Some(sp) = s.find(' ') else { return s };
     let rest = &s[sp + 1..];
     let rb = rest.as_bytes();
-    if rb.len() >= 3 && rb[0].is_ascii_hexdigit() && rb[1].is_ascii_hexdigit() && matches!(rb[2], b'O' | b'E') {
+    if rb.len() >= 3
+        && rb[0].is_ascii_hexdigit()
+        && rb[1].is_ascii_hexdigit()
+        && matches!(rb[2], b'O' | b'E')
+    {
         let mut i = 3;
         if rb.get(i) == Some(&b'+') {
             i += 1;
@@ -157,12 +164,21 @@ mod tests {
     #[test]
     fn cleans_gitlab_job_log_lines() {
         let raw = "\u{1b}[0Ksection_start:1700000000:step_script\r\u{1b}[0K\u{1b}[0K\u{1b}[36;1mExecuting \"step_script\" stage of the job script\u{1b}[0;m";
-        assert_eq!(clean_line(raw), "Executing \"step_script\" stage of the job script");
+        assert_eq!(
+            clean_line(raw),
+            "Executing \"step_script\" stage of the job script"
+        );
         let raw = "2024-01-15T10:00:00.123456Z 01E Error response from daemon: client version 1.43 is too old";
-        assert_eq!(clean_line(raw), "Error response from daemon: client version 1.43 is too old");
+        assert_eq!(
+            clean_line(raw),
+            "Error response from daemon: client version 1.43 is too old"
+        );
         let raw = "2024-01-15T10:00:00.123456Z 01O+ continued";
         assert_eq!(clean_line(raw), "continued");
-        assert_eq!(clean_line("\u{1b}[31;1mERROR: Job failed: exit code 1\u{1b}[0;m\r\n"), "ERROR: Job failed: exit code 1");
+        assert_eq!(
+            clean_line("\u{1b}[31;1mERROR: Job failed: exit code 1\u{1b}[0;m\r\n"),
+            "ERROR: Job failed: exit code 1"
+        );
     }
 
     /// A progress line overwritten with `\r` keeps only its last state.
@@ -174,15 +190,24 @@ mod tests {
     /// Escaped quotes inside logrus values come back as quotes.
     #[test]
     fn unescapes_logrus_values() {
-        assert_eq!(unescape(r#"Head \"https://x/v2/\": boom"#), r#"Head "https://x/v2/": boom"#);
+        assert_eq!(
+            unescape(r#"Head \"https://x/v2/\": boom"#),
+            r#"Head "https://x/v2/": boom"#
+        );
         assert_eq!(unescape(r"trailing \"), r"trailing \");
     }
 
     /// Timestamps at the start of plain lines are recognised in both common shapes.
     #[test]
     fn leading_timestamps() {
-        assert_eq!(leading_timestamp("2024-03-01T10:00:00.123Z msg").as_deref(), Some("2024-03-01T10:00:00.123Z"));
-        assert_eq!(leading_timestamp("2024/03/01 10:00:00 msg").as_deref(), Some("2024/03/01 10:00:00"));
+        assert_eq!(
+            leading_timestamp("2024-03-01T10:00:00.123Z msg").as_deref(),
+            Some("2024-03-01T10:00:00.123Z")
+        );
+        assert_eq!(
+            leading_timestamp("2024/03/01 10:00:00 msg").as_deref(),
+            Some("2024/03/01 10:00:00")
+        );
         assert_eq!(leading_timestamp("hello"), None);
     }
 }

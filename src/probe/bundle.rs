@@ -59,12 +59,19 @@ impl Bundle {
     /// # Errors
     /// Not JSON (with line and column), not a bundle, or a version this build cannot read.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let b: Bundle = serde_json::from_str(text).map_err(|e| format!("not a pulldoctor bundle: {e}"))?;
+        let b: Bundle =
+            serde_json::from_str(text).map_err(|e| format!("not a pulldoctor bundle: {e}"))?;
         if b.format != FORMAT {
-            return Err(format!("not a pulldoctor bundle (format is '{}')", b.format));
+            return Err(format!(
+                "not a pulldoctor bundle (format is '{}')",
+                b.format
+            ));
         }
         if b.version != VERSION {
-            return Err(format!("bundle version {} is not supported (this build reads version {VERSION})", b.version));
+            return Err(format!(
+                "bundle version {} is not supported (this build reads version {VERSION})",
+                b.version
+            ));
         }
         Ok(b)
     }
@@ -72,7 +79,10 @@ impl Bundle {
     /// The names of the inputs it recorded, in order.
     #[must_use]
     pub fn input_names(&self) -> Vec<String> {
-        self.probes.iter().map(|ProbeRecord::Input { name, .. }| name.clone()).collect()
+        self.probes
+            .iter()
+            .map(|ProbeRecord::Input { name, .. }| name.clone())
+            .collect()
     }
 }
 
@@ -96,18 +106,28 @@ mod result_repr {
 
     pub fn serialize<S: Serializer>(r: &Result<String, String>, s: S) -> Result<S::Ok, S::Error> {
         match r {
-            Ok(v) => Repr { ok: Some(v.clone()), error: None },
-            Err(e) => Repr { ok: None, error: Some(e.clone()) },
+            Ok(v) => Repr {
+                ok: Some(v.clone()),
+                error: None,
+            },
+            Err(e) => Repr {
+                ok: None,
+                error: Some(e.clone()),
+            },
         }
         .serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Result<String, String>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Result<String, String>, D::Error> {
         let r = Repr::deserialize(d)?;
         match (r.ok, r.error) {
             (Some(v), None) => Ok(Ok(v)),
             (None, Some(e)) => Ok(Err(e)),
-            _ => Err(serde::de::Error::custom("a probe record needs exactly one of 'ok' and 'error'")),
+            _ => Err(serde::de::Error::custom(
+                "a probe record needs exactly one of 'ok' and 'error'",
+            )),
         }
     }
 }
@@ -120,8 +140,14 @@ mod tests {
     #[test]
     fn round_trip_and_version() {
         let mut b = Bundle::new();
-        b.probes.push(ProbeRecord::Input { name: "a.log".into(), result: Ok("x\n".into()) });
-        b.probes.push(ProbeRecord::Input { name: "b.log".into(), result: Err("gone".into()) });
+        b.probes.push(ProbeRecord::Input {
+            name: "a.log".into(),
+            result: Ok("x\n".into()),
+        });
+        b.probes.push(ProbeRecord::Input {
+            name: "b.log".into(),
+            result: Err("gone".into()),
+        });
         let json = serde_json::to_string(&b).unwrap();
         assert_eq!(Bundle::from_json(&json).unwrap(), b);
         let bad = json.replace("\"version\":1", "\"version\":9");

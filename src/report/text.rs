@@ -15,7 +15,11 @@ pub struct Style {
 
 impl Style {
     fn paint(self, code: &str, s: &str) -> String {
-        if self.color { format!("\u{1b}[{code}m{s}\u{1b}[0m") } else { s.to_string() }
+        if self.color {
+            format!("\u{1b}[{code}m{s}\u{1b}[0m")
+        } else {
+            s.to_string()
+        }
     }
     fn severity(self, sev: Severity) -> String {
         let code = match sev {
@@ -42,7 +46,11 @@ pub fn render(report: &Report, style: Style) -> String {
             1 => "1 failure".to_string(),
             n => format!("{n} distinct failures"),
         },
-        if names.is_empty() { "no input".to_string() } else { names.join(", ") },
+        if names.is_empty() {
+            "no input".to_string()
+        } else {
+            names.join(", ")
+        },
         lines
     );
     for (i, f) in report.findings.iter().enumerate() {
@@ -50,15 +58,30 @@ pub fn render(report: &Report, style: Style) -> String {
     }
     for c in &report.checks {
         if let crate::model::CheckStatus::Errored { error } = &c.status {
-            let _ = writeln!(out, "{} {}: {error}\n", style.paint("1;31", "could not run"), c.check);
+            let _ = writeln!(
+                out,
+                "{} {}: {error}\n",
+                style.paint("1;31", "could not run"),
+                c.check
+            );
         }
         if let crate::model::CheckStatus::TimedOut { after_ms } = &c.status {
-            let _ = writeln!(out, "{} {} on {} after {after_ms} ms\n", style.paint("1;31", "timed out"), c.check, c.target);
+            let _ = writeln!(
+                out,
+                "{} {} on {} after {after_ms} ms\n",
+                style.paint("1;31", "timed out"),
+                c.check,
+                c.target
+            );
         }
     }
     let unexplained: u64 = report.inputs.iter().map(|i| i.unclassified).sum();
     if unexplained > 0 {
-        let _ = writeln!(out, "{} {unexplained} failure line(s) match no signature; the first:", style.paint("1;33", "unexplained:"));
+        let _ = writeln!(
+            out,
+            "{} {unexplained} failure line(s) match no signature; the first:",
+            style.paint("1;33", "unexplained:")
+        );
         for e in report.unclassified.iter().take(5) {
             let _ = writeln!(out, "    {}", evidence_line(e, style));
         }
@@ -77,12 +100,22 @@ pub fn render(report: &Report, style: Style) -> String {
         }
     }
     let s = &report.summary;
-    let counts: Vec<String> = s.by_severity.iter().rev().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    let counts: Vec<String> = s
+        .by_severity
+        .iter()
+        .rev()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
     let _ = writeln!(
         out,
         "summary: {} finding(s){}; primary class: {}",
         s.findings,
-        if counts.is_empty() { String::new() } else { format!(" ({})", counts.join(", ")) },
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        },
         style.paint("1", s.primary_class.id())
     );
     out
@@ -94,8 +127,18 @@ fn finding(out: &mut String, n: usize, f: &Finding, style: Style) {
         (Some(a), _) => format!(", {a}"),
         _ => String::new(),
     };
-    let nodes = if f.subject.nodes.is_empty() { String::new() } else { format!(", on {}", f.subject.nodes.join(", ")) };
-    let _ = writeln!(out, "{n}. [{}] {} — {}", style.severity(f.severity), style.paint("1", f.class.id()), f.title);
+    let nodes = if f.subject.nodes.is_empty() {
+        String::new()
+    } else {
+        format!(", on {}", f.subject.nodes.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "{n}. [{}] {} — {}",
+        style.severity(f.severity),
+        style.paint("1", f.class.id()),
+        f.title
+    );
     let _ = writeln!(out, "   seen {}×{times}{nodes}", f.count);
     wrap(out, "   ", &f.explanation, 96);
     let _ = writeln!(out, "   {}", style.paint("1", "evidence:"));
@@ -124,14 +167,18 @@ fn evidence_line(e: &Evidence, style: Style) -> String {
         EvidenceSource::Probe { request } => request.clone(),
     };
     let mut text = e.text.clone();
-    if let Some([a, b]) = e.matched {
-        if let (Some(pre), Some(mid), Some(post)) = (e.text.get(..a), e.text.get(a..b), e.text.get(b..)) {
-            text = format!("{pre}{}{post}", style.paint("1;31", mid));
-        }
+    if let Some([a, b]) = e.matched
+        && let (Some(pre), Some(mid), Some(post)) =
+            (e.text.get(..a), e.text.get(a..b), e.text.get(b..))
+    {
+        text = format!("{pre}{}{post}", style.paint("1;31", mid));
     }
     const MAX: usize = 600;
     if e.text.len() > MAX && e.matched.is_none() {
-        let cut = (0..=MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=MAX)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
         text = format!("{}…", &text[..cut]);
     }
     format!("{} {text}", style.paint("2", &place))
