@@ -29,8 +29,38 @@ pub enum ProbeError {
     },
 }
 
-/// A readable input, streamed.
-pub type InputStream = Box<dyn Read + Send>;
+/// An opened input. Files and in-memory text can be read at any offset, so large ones are
+/// scanned by several threads at once; a pipe is read front to back.
+pub enum Input {
+    /// A regular file.
+    File(std::fs::File),
+    /// Text already in memory (a replayed or recorded input).
+    Bytes(Vec<u8>),
+    /// A pipe or terminal (standard input).
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Input {
+    /// Read the whole input into memory.
+    ///
+    /// # Errors
+    /// The read error.
+    pub fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Input::Bytes(b) => Ok(b),
+            Input::File(mut f) => {
+                let mut v = Vec::new();
+                f.read_to_end(&mut v)?;
+                Ok(v)
+            }
+            Input::Stream(mut r) => {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v)?;
+                Ok(v)
+            }
+        }
+    }
+}
 
 /// What checks may ask of the outside world.
 pub trait Probes: Send + Sync {
@@ -38,7 +68,7 @@ pub trait Probes: Send + Sync {
     ///
     /// # Errors
     /// The path and the OS error, or a replay that did not record it.
-    fn open_input(&self, name: &str) -> Result<InputStream, ProbeError>;
+    fn open_input(&self, name: &str) -> Result<Input, ProbeError>;
 }
 
 /// Reads the real files.
@@ -46,16 +76,21 @@ pub trait Probes: Send + Sync {
 pub struct LiveProbes;
 
 impl Probes for LiveProbes {
-    fn open_input(&self, name: &str) -> Result<InputStream, ProbeError> {
+    fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
         if name == "-" {
-            return Ok(Box::new(std::io::stdin()));
+            return Ok(Input::Stream(Box::new(std::io::stdin())));
         }
-        std::fs::File::open(name)
-            .map(|f| Box::new(f) as InputStream)
-            .map_err(|e| ProbeError::Read {
-                path: name.to_string(),
-                message: e.to_string(),
-            })
+        let err = |e: std::io::Error| ProbeError::Read {
+            path: name.to_string(),
+            message: e.to_string(),
+        };
+        let file = std::fs::File::open(name).map_err(err)?;
+        // A FIFO or character device given by path is read like standard input.
+        if file.metadata().map_err(err)?.is_file() {
+            Ok(Input::File(file))
+        } else {
+            Ok(Input::Stream(Box::new(file)))
+        }
     }
 }
 
@@ -95,15 +130,13 @@ impl RecordingProbes {
 }
 
 impl Probes for RecordingProbes {
-    fn open_input(&self, name: &str) -> Result<InputStream, ProbeError> {
+    fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
         // Recording needs the whole text (redacted before it is stored), so it is read here.
-        let read = self.inner.open_input(name).and_then(|mut r| {
-            let mut bytes = Vec::new();
-            r.read_to_end(&mut bytes).map_err(|e| ProbeError::Read {
+        let read = self.inner.open_input(name).and_then(|input| {
+            input.into_bytes().map_err(|e| ProbeError::Read {
                 path: name.to_string(),
                 message: e.to_string(),
-            })?;
-            Ok(bytes)
+            })
         });
         match read {
             Ok(bytes) => {
@@ -116,7 +149,7 @@ impl Probes for RecordingProbes {
                     name: name.to_string(),
                     result: Ok(redacted.clone()),
                 });
-                Ok(Box::new(std::io::Cursor::new(redacted.into_bytes())))
+                Ok(Input::Bytes(redacted.into_bytes()))
             }
             Err(e) => {
                 self.record(ProbeRecord::Input {
@@ -143,12 +176,12 @@ impl ReplayProbes {
 }
 
 impl Probes for ReplayProbes {
-    fn open_input(&self, name: &str) -> Result<InputStream, ProbeError> {
+    fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
         for rec in &self.bundle.probes {
             let ProbeRecord::Input { name: n, result } = rec;
             if n == name {
                 return match result {
-                    Ok(text) => Ok(Box::new(std::io::Cursor::new(text.clone().into_bytes()))),
+                    Ok(text) => Ok(Input::Bytes(text.clone().into_bytes())),
                     Err(message) => Err(ProbeError::Read {
                         path: name.to_string(),
                         message: message.clone(),

@@ -1,7 +1,7 @@
 //! The classifier compiled from the catalog: which failure class (if any) one record shows.
 //!
 //! Two passes keep the cost flat as signatures are added:
-//! 1. [`Classifier::candidates`]: one regex (the alternation of every pattern, run over whole
+//! 1. [`Classifier::next_candidate`]: one regex (the alternation of every pattern, run over whole
 //!    blocks of input, not line by line) finds the few lines worth a closer look.
 //! 2. [`Classifier::classify`]: a `RegexSet` over one record says which patterns match; guards
 //!    and the class's required context veto; the `none` class vetoes the whole record (known
@@ -153,8 +153,16 @@ impl Classifier {
         &self.catalog.signatures()[verdict.signature]
     }
 
-    /// Byte offsets in `block` where a line may be worth classifying (the start of each match;
-    /// several may fall on one line).
+    /// The first offset at or after `from` in `block` where a line may be worth classifying.
+    #[must_use]
+    pub fn next_candidate(&self, block: &[u8], from: usize) -> Option<usize> {
+        if from >= block.len() {
+            return None;
+        }
+        self.prefilter.find_at(block, from).map(|m| m.start())
+    }
+
+    /// Every offset in `block` where a line may be worth classifying (several may fall on one line).
     pub fn candidates<'a>(&'a self, block: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
         self.prefilter.find_iter(block).map(|m| m.start())
     }

@@ -27,6 +27,8 @@ const MAX_RECORD_LINES: usize = 4;
 const FIRST_KEPT: usize = 3;
 /// Unclassified failure lines kept for the report.
 const UNCLASSIFIED_KEPT: usize = 20;
+/// Distinct failure texts remembered per block (a journal repeats the same few).
+const MEMO_ENTRIES: usize = 1024;
 /// Block size for large inputs.
 const BLOCK: usize = 8 << 20;
 
@@ -105,16 +107,18 @@ impl Group {
 
     /// Keep an occurrence as evidence if it is among the first few or the last (no counting).
     fn keep(&mut self, occ: Occurrence) {
-        if let Some(h) = &occ.host {
+        if let Some(h) = &occ.host
+            && !self.nodes.contains(h)
+        {
             self.nodes.insert(h.clone());
-        }
-        if self.last.as_ref().is_none_or(|l| occ.line > l.line) {
-            self.last = Some(occ.clone());
         }
         let pos = self.first.partition_point(|o| o.line < occ.line);
         if pos < FIRST_KEPT && self.first.get(pos).is_none_or(|o| o.line != occ.line) {
-            self.first.insert(pos, occ);
+            self.first.insert(pos, occ.clone());
             self.first.truncate(FIRST_KEPT);
+        }
+        if self.last.as_ref().is_none_or(|l| occ.line > l.line) {
+            self.last = Some(occ);
         }
     }
 
@@ -161,7 +165,7 @@ impl ScanOutcome {
     fn add_failure(
         &mut self,
         verdict: Verdict,
-        rec: &parse::Record,
+        rec: parse::Record,
         ex: extract::Extracted,
         tags: Vec<String>,
     ) {
@@ -179,11 +183,13 @@ impl ScanOutcome {
                     .map(|s| [s, s + matched_text.len()])
             })
             .flatten();
+        let repeat = rec.repeat;
+        let record_text = rec.text;
         let occ = Occurrence {
             line: rec.line,
-            display: rec.display.clone(),
-            time: rec.time.clone(),
-            host: rec.host.clone(),
+            display: rec.display,
+            time: rec.time,
+            host: rec.host,
             matched,
         };
         let group = self.groups.entry(key).or_insert_with(|| Group {
@@ -194,14 +200,31 @@ impl ScanOutcome {
             nodes: BTreeSet::new(),
             tags: Vec::new(),
             extracted: ex,
-            record_text: rec.text.clone(),
+            record_text,
         });
         for t in tags {
             if !group.tags.contains(&t) {
                 group.tags.push(t);
             }
         }
-        group.add(occ, rec.repeat);
+        group.add(occ, repeat);
+    }
+
+    /// Add `n` to every line number (a region scanned on its own, placed after earlier ones).
+    fn shift_lines(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let groups = self
+            .groups
+            .values_mut()
+            .flat_map(|g| g.first.iter_mut().chain(g.last.iter_mut()));
+        for occ in groups
+            .chain(self.unclassified.iter_mut())
+            .chain(self.symptoms.iter_mut())
+        {
+            occ.line += n;
+        }
     }
 
     /// Fold in the outcome of a later block (line numbers already absolute).
@@ -507,6 +530,192 @@ fn read_blocks<R: Read>(
     }
 }
 
+/// Scan an opened input: files and in-memory text in `workers` regions at once (each worker
+/// reads its own region, so no thread copies for another), pipes through [`scan_reader`].
+///
+/// # Errors
+/// A read error, with what was read before it discarded.
+pub fn scan_input(
+    classifier: &Classifier,
+    input: crate::probe::Input,
+    name: &str,
+    workers: usize,
+) -> std::io::Result<ScanOutcome> {
+    match input {
+        crate::probe::Input::File(file) => {
+            let len = file.metadata()?.len();
+            scan_positional(classifier, &FileAt(file), len, name, workers)
+        }
+        crate::probe::Input::Bytes(bytes) => {
+            let len = bytes.len() as u64;
+            scan_positional(classifier, bytes.as_slice(), len, name, workers)
+        }
+        crate::probe::Input::Stream(reader) => scan_reader(classifier, reader, name, workers),
+    }
+}
+
+/// Something that can be read at any offset from several threads.
+trait ReadAt: Sync {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+}
+
+struct FileAt(std::fs::File);
+
+impl ReadAt for FileAt {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.0, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
+        let n = buf.len().min(self.len() - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
+    }
+}
+
+/// Inputs smaller than this are scanned by one thread.
+const PARALLEL_MIN: u64 = 4 << 20;
+
+fn scan_positional<S: ReadAt + ?Sized>(
+    classifier: &Classifier,
+    src: &S,
+    len: u64,
+    name: &str,
+    workers: usize,
+) -> std::io::Result<ScanOutcome> {
+    let workers = if len < PARALLEL_MIN {
+        1
+    } else {
+        workers.max(1) as u64
+    };
+    // Region i covers the lines that start in [start_i, start_{i+1}); a boundary moves forward to
+    // the start of the next line, so every worker computes the same boundaries.
+    let mut starts = vec![0u64];
+    for i in 1..workers {
+        starts
+            .push(next_line_start(src, len * i / workers, len)?.max(*starts.last().unwrap_or(&0)));
+    }
+    starts.push(len);
+    let parts: Vec<std::io::Result<(ScanOutcome, u64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = starts
+            .windows(2)
+            .map(|w| {
+                let (start, end) = (w[0], w[1]);
+                scope.spawn(move || scan_region(classifier, src, start, end, name))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a scan thread stopped")))
+            })
+            .collect()
+    });
+    let mut total = ScanOutcome::new(name);
+    let mut lines_before = 0;
+    for part in parts {
+        let (mut outcome, lines) = part?;
+        outcome.shift_lines(lines_before);
+        lines_before += lines;
+        total.merge(outcome);
+    }
+    total.stats.bytes = len;
+    Ok(total)
+}
+
+/// The offset of the first line that starts at or after `at`.
+fn next_line_start<S: ReadAt + ?Sized>(src: &S, at: u64, len: u64) -> std::io::Result<u64> {
+    if at == 0 {
+        return Ok(0);
+    }
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = at - 1;
+    while pos < len {
+        let n = src.read_at(&mut buf, pos)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = memchr(b'\n', &buf[..n]) {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+    Ok(len)
+}
+
+/// Scan the lines in `[start, end)` (both line starts); returns the outcome with line numbers
+/// counted from the region's start, and the number of lines in it.
+fn scan_region<S: ReadAt + ?Sized>(
+    classifier: &Classifier,
+    src: &S,
+    start: u64,
+    end: u64,
+    name: &str,
+) -> std::io::Result<(ScanOutcome, u64)> {
+    let mut out = ScanOutcome::new(name);
+    let mut ctx = InputContext::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
+    let mut offset = start;
+    let mut lines = 0u64;
+    let mut in_giant_line = false;
+    while offset < end {
+        let keep = buf.len();
+        let want = usize::try_from((end - offset).min(BLOCK as u64)).unwrap_or(BLOCK);
+        buf.resize(keep + want, 0);
+        let n = src.read_at(&mut buf[keep..], offset)?;
+        buf.truncate(keep + n);
+        if n == 0 {
+            break;
+        }
+        offset += n as u64;
+        let at_end = offset >= end;
+        if in_giant_line {
+            match memchr(b'\n', &buf) {
+                Some(nl) => {
+                    buf.drain(..=nl);
+                    in_giant_line = false;
+                    out.stats.skipped_long_lines += 1;
+                    lines += 1;
+                }
+                None => {
+                    buf.clear();
+                    if at_end {
+                        out.stats.skipped_long_lines += 1;
+                        lines += 1;
+                    }
+                    continue;
+                }
+            }
+        }
+        let cut = if at_end {
+            buf.len()
+        } else {
+            match memrchr(b'\n', &buf) {
+                Some(nl) => nl + 1,
+                None if buf.len() >= BLOCK => {
+                    // one line fills a whole block: too long to classify; drop it as it streams by
+                    in_giant_line = true;
+                    buf.clear();
+                    continue;
+                }
+                None => continue,
+            }
+        };
+        let block = &buf[..cut];
+        scan_block(classifier, block, lines, &mut ctx, &mut out);
+        lines += memchr_iter(b'\n', block).count() as u64
+            + u64::from(at_end && !block.is_empty() && block.last() != Some(&b'\n'));
+        buf.drain(..cut);
+    }
+    Ok((out, lines))
+}
+
 /// Classify the candidate lines of one block (complete lines). `first_line` = lines before it.
 fn scan_block(
     classifier: &Classifier,
@@ -520,10 +729,11 @@ fn scan_block(
     // cursor for line numbers: (byte offset, 1-based line number of the line starting there)
     let mut cursor = (0usize, first_line + 1);
     let mut next_free = 0usize;
-    for cand in classifier.candidates(block) {
-        if cand < next_free {
-            continue;
-        }
+    // Records already classified in this block, by text: journals repeat the same failure with
+    // only the time changing, and the time is not part of a record's text.
+    let mut seen: std::collections::HashMap<String, (Outcome, Option<extract::Extracted>)> =
+        std::collections::HashMap::new();
+    while let Some(cand) = classifier.next_candidate(block, next_free) {
         let line_start = memrchr(b'\n', &block[..cand]).map_or(0, |i| i + 1);
         let line_end = memchr(b'\n', &block[cand..]).map_or(block.len(), |i| cand + i);
         if line_start >= cursor.0 {
@@ -549,10 +759,20 @@ fn scan_block(
             continue;
         }
         let rec = parse::record(&raw, line_no, ctx);
-        let outcome = classifier.classify(&rec.text);
+        let (outcome, extracted) = if let Some(known) = seen.get(&rec.text) {
+            known.clone()
+        } else {
+            let outcome = classifier.classify(&rec.text);
+            let ex = matches!(outcome, Outcome::Failure(_)).then(|| extract::extract(&rec.text));
+            if seen.len() >= MEMO_ENTRIES {
+                seen.clear();
+            }
+            seen.insert(rec.text.clone(), (outcome.clone(), ex.clone()));
+            (outcome, ex)
+        };
         match outcome {
             Outcome::Failure(verdict) => {
-                let ex = extract::extract(&rec.text);
+                let ex = extracted.unwrap_or_else(|| extract::extract(&rec.text));
                 let tags = if verdict.class == Class::RunnerTags {
                     // The banner is a paragraph (its tags follow on their own lines): read it
                     // whole, and do not classify its other lines again.
@@ -569,7 +789,7 @@ fn scan_block(
                 } else {
                     Vec::new()
                 };
-                out.add_failure(verdict, &rec, ex, tags);
+                out.add_failure(verdict, rec, ex, tags);
             }
             Outcome::Unclassified | Outcome::Symptom => {
                 let symptom = matches!(outcome, Outcome::Symptom);
@@ -750,7 +970,7 @@ impl super::Check for LogsCheck {
                     Ok(s) => s,
                     Err(e) => return super::CheckOutcome::errored(e.to_string()),
                 };
-                let outcome = match scan_reader(&ctx.classifier, stream, &input, ctx.workers) {
+                let outcome = match scan_input(&ctx.classifier, stream, &input, ctx.workers) {
                     Ok(o) => o,
                     Err(e) => {
                         return super::CheckOutcome::errored(format!("reading '{input}': {e}"));

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 static SYSLOG_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a constant pattern, covered by tests
     Regex::new(
-        r"^(?P<time>(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}(?:\.[0-9]+)?)|(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(?:\.[0-9]+)?(?:Z|[+-][0-9:]{4,5})?)) (?P<host>[^ ]+) (?P<prog>[^ \[:]+)(?:\[[0-9]+\])?: (?P<rest>.*)$",
+        r"^(?P<time>(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}(?:\.[0-9]+)?)|(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(?:\.[0-9]+)?(?:Z|[+-][0-9:]{4,5})?)) (?P<host>[^ ]+) (?P<prog>[^ \[:]+)(?:\[[0-9]+\])?: ",
     )
     .expect("syslog prefix regex")
 });
@@ -18,8 +18,10 @@ static SYSLOG_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
 /// `E0301 10:00:00.123456    1234 remote_image.go:180] message`
 static KLOG_HEADER: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a constant pattern, covered by tests
-    Regex::new(r"^(?P<sev>[IWEF])(?P<md>[0-9]{4}) (?P<time>[0-9:]{8}\.[0-9]+) +[0-9]+ (?P<file>[^\]]+)\] (?P<rest>.*)$")
-        .expect("klog header regex")
+    Regex::new(
+        r"^(?P<sev>[IWEF])(?P<md>[0-9]{4}) (?P<time>[0-9:]{8}\.[0-9]+) +[0-9]+ (?P<file>[^\]]+)\] ",
+    )
+    .expect("klog header regex")
 });
 
 /// Parse a journal line in any of the shapes above; `None` if it is none of them.
@@ -35,7 +37,7 @@ pub fn parse_line(line: &str, line_no: u64) -> Option<Record> {
         Some(c) => (
             c.name("time").map(|m| m.as_str().to_string()),
             c.name("host").map(|m| m.as_str().to_string()),
-            c.name("rest").map_or("", |m| m.as_str()),
+            c.get(0).map_or("", |m| &trimmed[m.end()..]),
         ),
         None => (None, None, trimmed),
     };
@@ -53,7 +55,7 @@ fn parse_message(msg: &str, line_no: u64, display: &str) -> Option<Record> {
         return Some(rec);
     }
     let c = KLOG_HEADER.captures(msg)?;
-    let rest = c.name("rest").map_or("", |m| m.as_str());
+    let rest = c.get(0).map_or("", |m| &msg[m.end()..]);
     Some(Record {
         line: line_no,
         display: display.to_string(),
