@@ -30,7 +30,12 @@ impl Lab {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd(args);
-        assert!(out.status.success(), "lab.sh {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "lab.sh {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -42,14 +47,26 @@ impl Drop for Lab {
 }
 
 fn lab_available(script: &Path) -> Result<(), String> {
-    let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("not root".into());
     }
     for bin in ["docker-registry", "containerd", "sshd", "iptables", "ip"] {
-        let found = Command::new("sh").arg("-c").arg(format!("command -v {bin} || test -x /usr/sbin/{bin} || test -x /usr/bin/{bin}")).output().map_err(|e| e.to_string())?;
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "command -v {bin} || test -x /usr/sbin/{bin} || test -x /usr/bin/{bin}"
+            ))
+            .output()
+            .map_err(|e| e.to_string())?;
         if !found.status.success() {
-            return Err(format!("{bin} is not installed (run: {} install)", script.display()));
+            return Err(format!(
+                "{bin} is not installed (run: {} install)",
+                script.display()
+            ));
         }
     }
     Ok(())
@@ -58,7 +75,10 @@ fn lab_available(script: &Path) -> Result<(), String> {
 fn class_of(text: &str) -> String {
     let out = run(&["explain", "--json", "-"], text.as_bytes(), &[]);
     assert!(matches!(code(&out), 0 | 1));
-    report(&out)["summary"]["primary_class"].as_str().unwrap_or("").to_string()
+    report(&out)["summary"]["primary_class"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Every fault of the lab, pulled for real, classifies to its class from the journal and from
@@ -70,18 +90,41 @@ fn lab_pull_failures_are_classified() {
         eprintln!("SKIPPED lab end-to-end test: {why}");
         return;
     }
-    let lab = Lab { script, dir: tempfile::tempdir().unwrap() };
+    let lab = Lab {
+        script,
+        dir: tempfile::tempdir().unwrap(),
+    };
     lab.ok(&["up"]);
     let creds = ["--user", "gition-deploy", "--pass", "e2e-deploy-pass"];
     // (fault to inject, image, credentials?, expected class)
     let cases: [(&[&str], &str, bool, &str); 7] = [
         (&[], "backend", true, "none"),
         (&["no-hosts-toml"], "backend", true, "http_vs_https"),
-        (&["realm-unreachable"], "backend", true, "token_realm_unreachable"),
-        (&["realm-unreachable"], "backend", false, "token_realm_unreachable"),
+        (
+            &["realm-unreachable"],
+            "backend",
+            true,
+            "token_realm_unreachable",
+        ),
+        (
+            &["realm-unreachable"],
+            "backend",
+            false,
+            "token_realm_unreachable",
+        ),
         (&[], "api", true, "image_not_found"),
-        (&["reject-host-unreachable", "bastion", "5050"], "backend", true, "other_network"),
-        (&["dnat-removed", "bastion", "5050"], "backend", true, "other_network"),
+        (
+            &["reject-host-unreachable", "bastion", "5050"],
+            "backend",
+            true,
+            "other_network",
+        ),
+        (
+            &["dnat-removed", "bastion", "5050"],
+            "backend",
+            true,
+            "other_network",
+        ),
     ];
     for (fault, image, with_creds, want) in cases {
         if !fault.is_empty() {
@@ -95,18 +138,36 @@ fn lab_pull_failures_are_classified() {
         let pull = lab.cmd(&args);
         let journal = lab.ok(&["journal", "--last"]);
         let cri_error = String::from_utf8_lossy(&pull.stderr).into_owned();
-        assert_eq!(class_of(&journal), want, "journal for {fault:?} {image}:\n{journal}");
+        assert_eq!(
+            class_of(&journal),
+            want,
+            "journal for {fault:?} {image}:\n{journal}"
+        );
         if want == "none" {
             assert!(pull.status.success(), "healthy pull failed: {cri_error}");
         } else {
-            assert_eq!(class_of(&cri_error), want, "CRI error for {fault:?} {image}:\n{cri_error}");
+            assert_eq!(
+                class_of(&cri_error),
+                want,
+                "CRI error for {fault:?} {image}:\n{cri_error}"
+            );
         }
         if !fault.is_empty() {
             lab.ok(&["heal", fault[0]]);
         }
     }
     // a wrong password is refused at the realm: auth_denied
-    let pull = lab.cmd(&["pull", "backend", "--user", "gition-deploy", "--pass", "wrong-password-123"]);
-    assert_eq!(class_of(&String::from_utf8_lossy(&pull.stderr)), "auth_denied");
+    let pull = lab.cmd(&[
+        "pull",
+        "backend",
+        "--user",
+        "gition-deploy",
+        "--pass",
+        "wrong-password-123",
+    ]);
+    assert_eq!(
+        class_of(&String::from_utf8_lossy(&pull.stderr)),
+        "auth_denied"
+    );
     assert_eq!(class_of(&lab.ok(&["journal", "--last"])), "auth_denied");
 }

@@ -176,6 +176,14 @@ impl Classifier {
     /// Classify one record's text.
     #[must_use]
     pub fn classify(&self, text: &str) -> Outcome {
+        self.classify_near(text, "")
+    }
+
+    /// Classify one record whose context may also come from the lines just before it: a
+    /// command's output line (`HTTP code 502 while uploading`) often says what it is about only in
+    /// the command or progress lines above it. Only the context rule looks at `nearby`.
+    #[must_use]
+    pub fn classify_near(&self, text: &str, nearby: &str) -> Outcome {
         let hits = self.set.matches(text);
         let mut best: Option<(u32, usize, Verdict)> = None;
         for idx in hits.iter() {
@@ -190,6 +198,7 @@ impl Classifier {
             if !p.standalone
                 && let Some(ctx) = &self.contexts[p.sig]
                 && !ctx.is_match(text)
+                && (nearby.is_empty() || !ctx.is_match(nearby))
             {
                 continue;
             }

@@ -27,6 +27,8 @@ const MAX_RECORD_LINES: usize = 4;
 const FIRST_KEPT: usize = 3;
 /// Unclassified failure lines kept for the report.
 const UNCLASSIFIED_KEPT: usize = 20;
+/// Lines above a free-text record that may give it its context.
+const NEARBY_LINES: usize = 3;
 /// Distinct failure texts remembered per block (a journal repeats the same few).
 const MEMO_ENTRIES: usize = 1024;
 /// Block size for large inputs.
@@ -761,6 +763,13 @@ fn scan_block(
         let rec = parse::record(&raw, line_no, ctx);
         let (outcome, extracted) = if let Some(known) = seen.get(&rec.text) {
             known.clone()
+        } else if rec.format == parse::RecordFormat::Plain {
+            // free text (command output) may take its context from the lines above it; journal
+            // lines carry their own, and are memoised
+            let nearby = String::from_utf8_lossy(preceding_lines(block, rec_start, NEARBY_LINES));
+            let outcome = classifier.classify_near(&rec.text, &nearby);
+            let ex = matches!(outcome, Outcome::Failure(_)).then(|| extract::extract(&rec.text));
+            (outcome, ex)
         } else {
             let outcome = classifier.classify(&rec.text);
             let ex = matches!(outcome, Outcome::Failure(_)).then(|| extract::extract(&rec.text));
@@ -812,6 +821,18 @@ fn scan_block(
             Outcome::Benign => {}
         }
     }
+}
+
+/// Up to `n` lines before `start` in `block`.
+fn preceding_lines(block: &[u8], start: usize, n: usize) -> &[u8] {
+    let mut from = start;
+    for _ in 0..n {
+        if from == 0 {
+            break;
+        }
+        from = memrchr(b'\n', &block[..from - 1]).map_or(0, |i| i + 1);
+    }
+    &block[from..start.min(block.len())]
 }
 
 /// NUL bytes or many control bytes: not text.
