@@ -5,6 +5,9 @@
 //! Needs root and the lab's packages (`tests/lab/lab.sh install`, which the README's test command
 //! runs); without them it says so and passes nothing off as tested.
 
+// test harness: a lab command that cannot even start is a failed test
+#![allow(clippy::expect_used)]
+
 mod common;
 use common::{code, report, run};
 use std::path::{Path, PathBuf};
