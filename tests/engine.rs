@@ -1,6 +1,9 @@
 //! The engine: concurrency limit, per-check timeout, a panicking check, and the reducer's
 //! deterministic order, with checks that sleep, hang, panic and find things.
 
+// helpers build fixed test data; a failure there is a failed test
+#![allow(clippy::unwrap_used)]
+
 use pulldoctor::check::catalog::Catalog;
 use pulldoctor::check::classify::Classifier;
 use pulldoctor::check::{Check, CheckContext, CheckFuture, CheckOutcome};
