@@ -326,10 +326,7 @@ fn merge(
     path: &str,
     text: &str,
 ) -> Result<(), CatalogError> {
-    let file: SignatureFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
-        path: path.to_string(),
-        message: toml_message(&e, text),
-    })?;
+    let file: SignatureFile = parse_toml(path, text)?;
     let replace = file.mode == MergeMode::Replace || !by_class.contains_key(&file.class);
     if replace {
         by_class.insert(
@@ -393,10 +390,7 @@ fn merge_contexts(
     path: &str,
     text: &str,
 ) -> Result<(), CatalogError> {
-    let file: ContextFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
-        path: path.to_string(),
-        message: toml_message(&e, text),
-    })?;
+    let file: ContextFile = parse_toml(path, text)?;
     for ctx in file.context {
         for (i, re) in ctx.any.iter().enumerate() {
             check_regex(path, &format!("context '{}' regex {}", ctx.name, i + 1), re)?;
@@ -404,6 +398,14 @@ fn merge_contexts(
         contexts.entry(ctx.name).or_default().extend(ctx.any);
     }
     Ok(())
+}
+
+/// Parse a catalog file; errors name the file, line and column.
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &str, text: &str) -> Result<T, CatalogError> {
+    toml::from_str(text).map_err(|e| CatalogError::Parse {
+        path: path.to_string(),
+        message: toml_message(&e, text),
+    })
 }
 
 /// The toml crate's message already names line and column; keep it on one line.

@@ -351,32 +351,27 @@ def pb_bool(field: int, v: bool) -> bytes:
     return _varint(field << 3 | 0) + _varint(1 if v else 0)
 
 
+def pb_varint(buf: bytes, i: int):
+    """-> (value, next index) of the protobuf varint at buf[i]."""
+    v, shift = 0, 0
+    while True:
+        b = buf[i]; i += 1
+        v |= (b & 0x7F) << shift; shift += 7
+        if not b & 0x80:
+            return v, i
+
+
 def pb_decode(buf: bytes):
     """-> list of (field, wiretype, value) ; value is int or bytes."""
     i, out = 0, []
     while i < len(buf):
-        key, shift = 0, 0
-        while True:
-            b = buf[i]; i += 1
-            key |= (b & 0x7F) << shift; shift += 7
-            if not b & 0x80:
-                break
+        key, i = pb_varint(buf, i)
         field, wt = key >> 3, key & 7
         if wt == 0:
-            v, shift = 0, 0
-            while True:
-                b = buf[i]; i += 1
-                v |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
+            v, i = pb_varint(buf, i)
             out.append((field, wt, v))
         elif wt == 2:
-            ln, shift = 0, 0
-            while True:
-                b = buf[i]; i += 1
-                ln |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
+            ln, i = pb_varint(buf, i)
             out.append((field, wt, buf[i:i + ln])); i += ln
         elif wt == 1:
             out.append((field, wt, buf[i:i + 8])); i += 8
