@@ -16,7 +16,9 @@
 pub mod advice;
 pub mod catalog;
 pub mod classify;
+pub mod hops;
 pub mod logs;
+pub mod node_registry;
 
 use crate::model::CheckId;
 

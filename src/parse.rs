@@ -6,8 +6,10 @@
 //! references, registries, dialled endpoints and the error chain out of a record.
 
 pub mod banner;
+pub mod containerd;
 pub mod events;
 pub mod extract;
+pub mod iptables;
 pub mod journal;
 pub mod text;
 
