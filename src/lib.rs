@@ -16,6 +16,7 @@ pub mod parse;
 pub mod probe;
 pub mod redact;
 pub mod report;
+pub mod ssh;
 
 use anyhow::Context as _;
 use check::catalog::Catalog;
