@@ -14,6 +14,7 @@ Examples:
   pulldoctor --headless --log node1.log --record incident.bundle.json
   pulldoctor --headless --replay incident.bundle.json
   pulldoctor signatures --test --checks-dir ./my-checks
+  pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
 
 Exit codes:
   0  nothing at or above --fail-on      2  usage or configuration error
@@ -88,6 +89,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
     pub timeout: u64,
 
+    /// The inventory (default: ./pulldoctor.toml, then ~/.config/pulldoctor/pulldoctor.toml).
+    #[arg(long, value_name = "FILE", env = "PULLDOCTOR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Accept and record unknown SSH host keys (changed keys are always refused).
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+
+    /// How far back to read node journals, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600, global = true)]
+    pub since: u64,
+
     /// Refuse every fix.
     #[arg(long, global = true)]
     pub read_only: bool,
@@ -139,6 +152,20 @@ pub enum Command {
     Explain(ExplainArgs),
     /// List the signature catalog, print its patterns, or run its examples.
     Signatures(SignaturesArgs),
+    /// Write a commented example inventory (pulldoctor.toml) to start from.
+    Init(InitArgs),
+}
+
+/// `init` options.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write it (default: ./pulldoctor.toml).
+    #[arg(value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `explain` options.

@@ -11,6 +11,7 @@
 pub mod check;
 pub mod cli;
 pub mod engine;
+pub mod inventory;
 pub mod model;
 pub mod parse;
 pub mod probe;
@@ -23,6 +24,7 @@ use check::catalog::Catalog;
 use check::classify::Classifier;
 use check::{Check, CheckContext};
 use cli::{Cli, Command, RunArgs};
+use inventory::Inventory;
 use probe::bundle::Bundle;
 use probe::{LiveProbes, Probes, RecordingProbes, ReplayProbes};
 use std::io::IsTerminal as _;
@@ -43,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let catalog = Catalog::load(&cli.run.checks_dirs).map_err(|e| UsageError(e.to_string()))?;
     match cli.command {
         Some(Command::Signatures(args)) => signatures(&catalog, &args),
+        Some(Command::Init(args)) => init(&args),
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
             let files = if args.files.is_empty() && run.replay.is_none() { vec!["-".to_string()] } else { args.files };
@@ -68,49 +71,79 @@ enum Face {
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
     let redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
-    let (probes, recorder, inputs): (Arc<dyn Probes>, Option<Arc<RecordingProbes>>, Vec<String>) =
-        if let Some(path) = &args.replay {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
-            let bundle = Bundle::from_json(&text)
-                .map_err(|e| UsageError(format!("bundle '{}': {e}", path.display())))?;
-            let inputs = bundle.input_names();
-            (Arc::new(ReplayProbes::new(bundle)), None, inputs)
+    let (probes, recorder, inputs, inventory): (
+        Arc<dyn Probes>,
+        Option<Arc<RecordingProbes>>,
+        Vec<String>,
+        Option<(Inventory, String)>,
+    ) = if let Some(path) = &args.replay {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
+        let bundle = Bundle::from_json(&text)
+            .map_err(|e| UsageError(format!("bundle '{}': {e}", path.display())))?;
+        let inputs = bundle.input_names();
+        let inventory = match &bundle.inventory {
+            Some(text) => Some((
+                Inventory::parse(text, "the bundle's inventory")
+                    .map_err(|e| UsageError(e.to_string()))?,
+                text.clone(),
+            )),
+            None => None,
+        };
+        (Arc::new(ReplayProbes::new(bundle)), None, inputs, inventory)
+    } else {
+        let inputs: Vec<String> = args
+            .logs
+            .iter()
+            .chain(&args.events)
+            .chain(&args.job_logs)
+            .cloned()
+            .collect();
+        if inputs.iter().filter(|i| *i == "-").count() > 1 {
+            return Err(
+                UsageError("standard input ('-') can be read only once".to_string()).into(),
+            );
+        }
+        // The inventory drives the live checks of a headless run; explain reads text only.
+        let inventory = if mode == "headless" {
+            load_inventory(args)?
         } else {
-            let inputs: Vec<String> = args
-                .logs
-                .iter()
-                .chain(&args.events)
-                .chain(&args.job_logs)
-                .cloned()
-                .collect();
-            if inputs.is_empty() {
-                return Err(UsageError(
-                    "no input: give --log, --events or --job-log (or --replay a bundle)"
-                        .to_string(),
+            None
+        };
+        if inputs.is_empty()
+            && inventory
+                .as_ref()
+                .is_none_or(|(inv, _)| inv.hosts.is_empty())
+        {
+            return Err(UsageError(
+                    "no input: give --log, --events or --job-log, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
                 )
                 .into());
-            }
-            if inputs.iter().filter(|i| *i == "-").count() > 1 {
-                return Err(
-                    UsageError("standard input ('-') can be read only once".to_string()).into(),
-                );
-            }
-            match &args.record {
-                Some(_) => {
-                    let rec = Arc::new(RecordingProbes::new(
-                        Arc::new(LiveProbes),
-                        (*redactor).clone(),
-                    ));
-                    (rec.clone() as Arc<dyn Probes>, Some(rec), inputs)
+        }
+        let ssh = inventory
+            .as_ref()
+            .filter(|(inv, _)| !inv.hosts.is_empty())
+            .map(|(inv, _)| ssh_pool(inv, args))
+            .transpose()?;
+        let live: Arc<dyn Probes> = Arc::new(LiveProbes::new(ssh));
+        match &args.record {
+            Some(_) => {
+                let rec = Arc::new(RecordingProbes::new(live, (*redactor).clone()));
+                if let Some((_, text)) = &inventory {
+                    rec.set_inventory(redactor.redact(text).into_owned());
                 }
-                None => (Arc::new(LiveProbes), None, inputs),
+                (rec.clone() as Arc<dyn Probes>, Some(rec), inputs, inventory)
             }
-        };
-    let plan: Vec<Arc<dyn Check>> = inputs
+            None => (live, None, inputs, inventory),
+        }
+    };
+    let mut plan: Vec<Arc<dyn Check>> = inputs
         .iter()
         .map(|i| Arc::new(check::logs::LogsCheck { input: i.clone() }) as Arc<dyn Check>)
         .collect();
+    if let Some((inv, _)) = &inventory {
+        plan.extend(plan_inventory(inv, args));
+    }
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let ctx = CheckContext {
         probes,
@@ -162,6 +195,28 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
     Ok(report.summary.exit_code)
 }
 
+/// `pulldoctor init`: write the commented example inventory.
+fn init(args: &cli::InitArgs) -> anyhow::Result<u8> {
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(inventory::FILE_NAME));
+    if path.exists() && !args.force {
+        return Err(UsageError(format!(
+            "'{}' exists; use --force to overwrite it",
+            path.display()
+        ))
+        .into());
+    }
+    std::fs::write(&path, inventory::EXAMPLE)
+        .with_context(|| format!("cannot write '{}'", path.display()))?;
+    eprintln!(
+        "wrote {}: edit the hosts, routes and registry, then run pulldoctor --headless",
+        path.display()
+    );
+    Ok(report::exit::OK)
+}
+
 fn signatures(catalog: &Catalog, args: &cli::SignaturesArgs) -> anyhow::Result<u8> {
     let classifier = Classifier::new(catalog.clone()).map_err(|e| UsageError(e.to_string()))?;
     if args.patterns {
@@ -202,6 +257,63 @@ fn signatures(catalog: &Catalog, args: &cli::SignaturesArgs) -> anyhow::Result<u
         );
     }
     Ok(report::exit::OK)
+}
+
+/// Find and load the inventory (`--config`, `./pulldoctor.toml`, `~/.config/pulldoctor/`).
+fn load_inventory(args: &RunArgs) -> anyhow::Result<Option<(Inventory, String)>> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")));
+    let Some(path) = Inventory::discover(args.config.as_deref(), &cwd, config_home.as_deref())
+    else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| UsageError(format!("cannot read inventory '{}': {e}", path.display())))?;
+    let inv = Inventory::parse(&text, &path.display().to_string())
+        .map_err(|e| UsageError(e.to_string()))?;
+    Ok(Some((inv, text)))
+}
+
+/// The SSH pool for the inventory's hosts: `~/.ssh/config`, known_hosts, keys and agent as OpenSSH
+/// would, then the inventory's `[ssh]` settings, then the command line.
+fn ssh_pool(inv: &Inventory, args: &RunArgs) -> anyhow::Result<Arc<ssh::SshPool>> {
+    let mut opts = ssh::SshOptions::from_env();
+    let s = &inv.ssh;
+    if let Some(cfg) = &s.config {
+        let path = ssh::config::expand_tilde(cfg);
+        opts.config = ssh::config::SshConfig::load(&path)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    }
+    if !s.known_hosts.is_empty() {
+        opts.known_hosts = s
+            .known_hosts
+            .iter()
+            .map(|k| ssh::config::expand_tilde(k))
+            .collect();
+    }
+    opts.accept_new_host_keys = s.accept_new_host_keys || args.accept_new_host_keys;
+    opts.connect_timeout = std::time::Duration::from_secs(s.connect_timeout);
+    opts.command_timeout = std::time::Duration::from_secs(s.command_timeout);
+    opts.per_host_limit = s.per_host;
+    opts.global_limit = s.concurrency;
+    Ok(Arc::new(ssh::SshPool::new(opts)))
+}
+
+/// The checks an inventory asks for.
+fn plan_inventory(inv: &Inventory, args: &RunArgs) -> Vec<Arc<dyn Check>> {
+    let mut plan: Vec<Arc<dyn Check>> = Vec::new();
+    for host in &inv.hosts {
+        plan.push(Arc::new(check::remote::SshReachable { host: host.clone() }));
+    }
+    for node in inv.hosts_with(inventory::Role::Node) {
+        plan.push(Arc::new(check::remote::NodeJournal {
+            host: node.clone(),
+            since_secs: args.since,
+        }));
+    }
+    plan
 }
 
 /// Diagnostics go to stderr (stdout carries the report), filtered by `--log-level`.

@@ -21,6 +21,15 @@ pub enum ProbeError {
         /// The OS error.
         message: String,
     },
+    /// An SSH step failed (connect, host key, auth, command).
+    #[error("{0}")]
+    Ssh(crate::ssh::SshError),
+    /// A recorded failure, replayed.
+    #[error("{message}")]
+    Recorded {
+        /// The error as recorded (redacted).
+        message: String,
+    },
     /// A replayed run asked for something the bundle did not record.
     #[error("the bundle has no recording of {what}")]
     NotRecorded {
@@ -69,11 +78,31 @@ pub trait Probes: Send + Sync {
     /// # Errors
     /// The path and the OS error, or a replay that did not record it.
     fn open_input(&self, name: &str) -> Result<Input, ProbeError>;
+
+    /// Run `command` on inventory host `host`, reached at SSH `destination`.
+    fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a>;
 }
 
-/// Reads the real files.
-#[derive(Debug, Default)]
-pub struct LiveProbes;
+/// What [`Probes::exec`] returns.
+pub type ExecFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<CommandOutput, ProbeError>> + Send + 'a>,
+>;
+
+pub use crate::ssh::CommandOutput;
+
+/// Reads the real files and runs commands over SSH.
+#[derive(Default)]
+pub struct LiveProbes {
+    ssh: Option<Arc<crate::ssh::SshPool>>,
+}
+
+impl LiveProbes {
+    /// Live probes that reach hosts through `ssh` (without it, every `exec` says SSH is not set up).
+    #[must_use]
+    pub fn new(ssh: Option<Arc<crate::ssh::SshPool>>) -> Self {
+        LiveProbes { ssh }
+    }
+}
 
 impl Probes for LiveProbes {
     fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
@@ -92,6 +121,23 @@ impl Probes for LiveProbes {
             Ok(Input::Stream(Box::new(file)))
         }
     }
+
+    fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let Some(pool) = &self.ssh else {
+                return Err(ProbeError::Ssh(crate::ssh::SshError {
+                    host: host.to_string(),
+                    step: crate::ssh::Step::Config,
+                    message: "SSH is not set up for this run".to_string(),
+                }));
+            };
+            pool.exec(destination, command).await.map_err(|mut e| {
+                // name the host as the inventory does
+                e.host = host.to_string();
+                ProbeError::Ssh(e)
+            })
+        })
+    }
 }
 
 /// Wraps live probes and records every answer, redacted, into a bundle.
@@ -109,6 +155,14 @@ impl RecordingProbes {
             inner,
             redactor,
             bundle: Mutex::new(Bundle::new()),
+        }
+    }
+
+    /// Keep the (redacted) inventory in the bundle, so a replay plans the same checks.
+    pub fn set_inventory(&self, text: String) {
+        match self.bundle.lock() {
+            Ok(mut b) => b.inventory = Some(text),
+            Err(p) => p.into_inner().inventory = Some(text),
         }
     }
 
@@ -160,6 +214,36 @@ impl Probes for RecordingProbes {
             }
         }
     }
+
+    fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let result = self.inner.exec(host, destination, command).await;
+            let recorded = match &result {
+                Ok(out) => Ok(bundle::RecordedOutput {
+                    exit_status: out.exit_status,
+                    stdout: self
+                        .redactor
+                        .redact(&String::from_utf8_lossy(&out.stdout))
+                        .into_owned(),
+                    stderr: self
+                        .redactor
+                        .redact(&String::from_utf8_lossy(&out.stderr))
+                        .into_owned(),
+                    duration_ms: out.duration_ms,
+                }),
+                Err(e) => Err(self.redactor.redact(&e.to_string()).into_owned()),
+            };
+            self.record(ProbeRecord::Exec {
+                host: host.to_string(),
+                command: command.to_string(),
+                result: recorded.clone(),
+            });
+            // what the run goes on with is what was recorded, so a replay gives the same report
+            recorded
+                .map(|r| r.into_output())
+                .map_err(|message| ProbeError::Recorded { message })
+        })
+    }
 }
 
 /// Answers from a recorded bundle; touches nothing.
@@ -178,7 +262,9 @@ impl ReplayProbes {
 impl Probes for ReplayProbes {
     fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
         for rec in &self.bundle.probes {
-            let ProbeRecord::Input { name: n, result } = rec;
+            let ProbeRecord::Input { name: n, result } = rec else {
+                continue;
+            };
             if n == name {
                 return match result {
                     Ok(text) => Ok(Input::Bytes(text.clone().into_bytes())),
@@ -191,6 +277,34 @@ impl Probes for ReplayProbes {
         }
         Err(ProbeError::NotRecorded {
             what: format!("input '{name}'"),
+        })
+    }
+
+    fn exec<'a>(
+        &'a self,
+        host: &'a str,
+        _destination: &'a str,
+        command: &'a str,
+    ) -> ExecFuture<'a> {
+        Box::pin(async move {
+            for rec in &self.bundle.probes {
+                if let ProbeRecord::Exec {
+                    host: h,
+                    command: c,
+                    result,
+                } = rec
+                    && h == host
+                    && c == command
+                {
+                    return result
+                        .clone()
+                        .map(bundle::RecordedOutput::into_output)
+                        .map_err(|message| ProbeError::Recorded { message });
+                }
+            }
+            Err(ProbeError::NotRecorded {
+                what: format!("'{command}' on {host}"),
+            })
         })
     }
 }

@@ -75,6 +75,76 @@ fn lab_available(script: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `pulldoctor --headless` with an inventory, run where an operator would be (the GitLab VM),
+/// reaching the node through two ProxyJump hops with the lab's own ssh config and known_hosts:
+/// the node's containerd log shows the injected fault, and a host that does not exist is one
+/// finding, its journal check skipped.
+fn headless_over_ssh(lab: &Lab) {
+    let state = lab.dir.path().join("state");
+    let inventory = format!(
+        "[registry]\naddress = \"10.88.1.1:5050\"\n[ssh]\nconfig = \"{s}/ssh/config\"\nknown_hosts = [\"{s}/ssh/known_hosts\"]\nconnect_timeout = 5\n\n\
+         [[host]]\nname = \"k8snode\"\nroles = [\"node\"]\nlog_files = [\"{s}/k8snode/containerd.log\"]\n\n\
+         [[host]]\nname = \"bastion\"\nroles = [\"hop\"]\naddress = \"10.88.1.1\"\n\n\
+         [[host]]\nname = \"ghost\"\nssh = \"root@10.88.3.77\"\nroles = [\"node\"]\n",
+        s = state.display()
+    );
+    let inv = lab.dir.path().join("inventory.toml");
+    std::fs::write(&inv, inventory).unwrap();
+    lab.ok(&["fault", "no-hosts-toml"]);
+    let _ = lab.cmd(&[
+        "pull",
+        "backend",
+        "--user",
+        "gition-deploy",
+        "--pass",
+        "e2e-deploy-pass",
+    ]);
+    let out = lab.cmd(&[
+        "exec",
+        "gitlabvm",
+        env!("CARGO_BIN_EXE_pulldoctor"),
+        "--headless",
+        "--config",
+        inv.to_str().unwrap(),
+    ]);
+    lab.ok(&["heal", "no-hosts-toml"]);
+    let r = report(&out);
+    let findings = r["findings"].as_array().unwrap();
+    // the node's log also holds the earlier cases' pulls: look for this one's class
+    let journal = findings
+        .iter()
+        .find(|f| f["check"] == "node.journal" && f["class"] == "http_vs_https")
+        .unwrap_or_else(|| panic!("no http_vs_https node.journal finding: {r}"));
+    assert_eq!(journal["target"]["name"], "k8snode");
+    assert_eq!(journal["evidence"][0]["source"]["kind"], "command");
+    let ghost: Vec<_> = findings
+        .iter()
+        .filter(|f| f["target"]["name"] == "ghost")
+        .collect();
+    assert_eq!(
+        ghost.len(),
+        1,
+        "one finding for the unreachable host: {ghost:?}"
+    );
+    assert_eq!(ghost[0]["check"], "ssh.reachable");
+    let skipped = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "node.journal" && c["target"] == "ghost")
+        .unwrap();
+    assert_eq!(skipped["status"]["state"], "skipped");
+    for host in ["k8snode", "bastion"] {
+        let c = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "ssh.reachable" && c["target"] == host)
+            .unwrap();
+        assert_eq!(c["status"]["state"], "passed", "{host}: {c}");
+    }
+}
+
 fn class_of(text: &str) -> String {
     let out = run(&["explain", "--json", "-"], text.as_bytes(), &[]);
     assert!(matches!(code(&out), 0 | 1));
@@ -159,6 +229,8 @@ fn lab_pull_failures_are_classified() {
             lab.ok(&["heal", fault[0]]);
         }
     }
+    headless_over_ssh(&lab);
+
     // a wrong password is refused at the realm: auth_denied
     let pull = lab.cmd(&[
         "pull",

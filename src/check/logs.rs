@@ -154,6 +154,18 @@ pub struct ScanOutcome {
     groups: BTreeMap<GroupKey, Group>,
     unclassified: Vec<Occurrence>,
     symptoms: Vec<Occurrence>,
+    remote: Option<RemoteOrigin>,
+}
+
+/// Where a scanned text came from when it is a command's output on a host (a node's journal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteOrigin {
+    /// The check that read it.
+    pub check: crate::model::CheckId,
+    /// The inventory host.
+    pub host: String,
+    /// The command that printed it.
+    pub command: String,
 }
 
 impl ScanOutcome {
@@ -210,6 +222,14 @@ impl ScanOutcome {
             }
         }
         group.add(occ, repeat);
+    }
+
+    /// Mark the outcome as a command's output on a host: findings then belong to `check` on that
+    /// node, and evidence names the host and command instead of a file.
+    #[must_use]
+    pub fn from_remote(mut self, origin: RemoteOrigin) -> Self {
+        self.remote = Some(origin);
+        self
     }
 
     /// Add `n` to every line number (a region scanned on its own, placed after earlier ones).
@@ -280,8 +300,37 @@ impl ScanOutcome {
         all.sort_by_key(|o| o.line);
         all.into_iter()
             .take(UNCLASSIFIED_KEPT)
-            .map(|o| evidence(&self.input, o, redactor))
+            .map(|o| self.evidence(o, redactor))
             .collect()
+    }
+
+    fn evidence(&self, o: &Occurrence, redactor: &Redactor) -> Evidence {
+        let text = redactor.redact(&o.display);
+        // Redaction can move the highlighted part; keep the range only where it still holds.
+        let matched = o.matched.filter(|_| text.len() == o.display.len());
+        let (source, host) = match &self.remote {
+            Some(r) => (
+                EvidenceSource::Command {
+                    host: r.host.clone(),
+                    command: r.command.clone(),
+                },
+                o.host.clone().or_else(|| Some(r.host.clone())),
+            ),
+            None => (
+                EvidenceSource::File {
+                    path: self.input.clone(),
+                    line: o.line,
+                },
+                o.host.clone(),
+            ),
+        };
+        Evidence {
+            source,
+            time: o.time.clone(),
+            host,
+            text: text.into_owned(),
+            matched,
+        }
     }
 
     /// How many failure-looking lines nothing explained (symptoms count when nothing else did).
@@ -298,7 +347,17 @@ impl ScanOutcome {
     /// One finding per group, redacted, in input order.
     #[must_use]
     pub fn findings(&self, classifier: &Classifier, redactor: &Redactor) -> Vec<Finding> {
-        let check = super::logs_check_id();
+        let check = self
+            .remote
+            .as_ref()
+            .map_or_else(super::logs_check_id, |r| r.check.clone());
+        let target = self.remote.as_ref().map_or_else(
+            || Target::input(&self.input),
+            |r| Target {
+                kind: crate::model::TargetKind::Node,
+                name: r.host.clone(),
+            },
+        );
         let mut out: Vec<(u64, Finding)> = self
             .groups
             .iter()
@@ -315,7 +374,10 @@ impl ScanOutcome {
                         .map(|i| redactor.redact(i).into_owned()),
                     registry: g.extracted.registry.clone(),
                     endpoint,
-                    nodes: g.nodes.iter().cloned().collect(),
+                    nodes: match (&self.remote, g.nodes.is_empty()) {
+                        (Some(r), true) => vec![r.host.clone()],
+                        _ => g.nodes.iter().cloned().collect(),
+                    },
                     job: None,
                     tags: g.tags.clone(),
                 };
@@ -325,15 +387,12 @@ impl ScanOutcome {
                 if !extra.is_empty() {
                     explanation = format!("{} {explanation}", extra.join(" "));
                 }
-                let mut evidence: Vec<Evidence> = g
-                    .first
-                    .iter()
-                    .map(|o| evidence(&self.input, o, redactor))
-                    .collect();
+                let mut evidence: Vec<Evidence> =
+                    g.first.iter().map(|o| self.evidence(o, redactor)).collect();
                 if let Some(last) = &g.last
                     && !g.first.iter().any(|o| o.line == last.line)
                 {
-                    evidence.push(self::evidence(&self.input, last, redactor));
+                    evidence.push(self.evidence(last, redactor));
                 }
                 let id = FindingId::derive(&[
                     &check.0,
@@ -348,7 +407,7 @@ impl ScanOutcome {
                     check: check.clone(),
                     class: g.verdict.class,
                     severity: g.verdict.severity,
-                    target: Target::input(&self.input),
+                    target: target.clone(),
                     title: advice::title(&sig.title, &subject),
                     explanation,
                     next_steps: sig.next.clone(),
@@ -371,22 +430,6 @@ impl ScanOutcome {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         out.into_iter().map(|(_, f)| f).collect()
-    }
-}
-
-fn evidence(input: &str, o: &Occurrence, redactor: &Redactor) -> Evidence {
-    let text = redactor.redact(&o.display);
-    // Redaction can move the highlighted part; keep the range only where it still holds.
-    let matched = o.matched.filter(|_| text.len() == o.display.len());
-    Evidence {
-        source: EvidenceSource::File {
-            path: input.to_string(),
-            line: o.line,
-        },
-        time: o.time.clone(),
-        host: o.host.clone(),
-        text: text.into_owned(),
-        matched,
     }
 }
 

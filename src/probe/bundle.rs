@@ -24,6 +24,42 @@ pub enum ProbeRecord {
         #[serde(flatten, with = "result_repr")]
         result: Result<String, String>,
     },
+    /// A command run on a host over SSH: its output (redacted), or the SSH error.
+    Exec {
+        /// The inventory host.
+        host: String,
+        /// The command line.
+        command: String,
+        /// What came back.
+        #[serde(flatten, with = "exec_repr")]
+        result: Result<RecordedOutput, String>,
+    },
+}
+
+/// A command's output as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedOutput {
+    /// Exit status.
+    pub exit_status: Option<u32>,
+    /// Standard output, redacted.
+    pub stdout: String,
+    /// Standard error, redacted.
+    pub stderr: String,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+impl RecordedOutput {
+    /// Back into the probe's answer.
+    #[must_use]
+    pub fn into_output(self) -> crate::ssh::CommandOutput {
+        crate::ssh::CommandOutput {
+            exit_status: self.exit_status,
+            stdout: self.stdout.into_bytes(),
+            stderr: self.stderr.into_bytes(),
+            duration_ms: self.duration_ms,
+        }
+    }
 }
 
 /// A recorded run.
@@ -37,6 +73,9 @@ pub struct Bundle {
     pub tool: String,
     /// When recording started.
     pub recorded_at: String,
+    /// The inventory the run used (redacted), so a replay plans the same checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<String>,
     /// Every probe answer, in the order asked.
     pub probes: Vec<ProbeRecord>,
 }
@@ -50,6 +89,7 @@ impl Bundle {
             version: VERSION,
             tool: format!("pulldoctor {}", env!("CARGO_PKG_VERSION")),
             recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            inventory: None,
             probes: Vec::new(),
         }
     }
@@ -81,7 +121,10 @@ impl Bundle {
     pub fn input_names(&self) -> Vec<String> {
         self.probes
             .iter()
-            .map(|ProbeRecord::Input { name, .. }| name.clone())
+            .filter_map(|p| match p {
+                ProbeRecord::Input { name, .. } => Some(name.clone()),
+                ProbeRecord::Exec { .. } => None,
+            })
             .collect()
     }
 }
@@ -89,6 +132,50 @@ impl Bundle {
 impl Default for Bundle {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// `Result<RecordedOutput, String>` as `{"ok": {…}}` / `{"error": …}`.
+mod exec_repr {
+    use super::RecordedOutput;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Repr {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        ok: Option<RecordedOutput>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error: Option<String>,
+    }
+
+    pub fn serialize<S: Serializer>(
+        r: &Result<RecordedOutput, String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match r {
+            Ok(v) => Repr {
+                ok: Some(v.clone()),
+                error: None,
+            },
+            Err(e) => Repr {
+                ok: None,
+                error: Some(e.clone()),
+            },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Result<RecordedOutput, String>, D::Error> {
+        let r = Repr::deserialize(d)?;
+        match (r.ok, r.error) {
+            (Some(v), None) => Ok(Ok(v)),
+            (None, Some(e)) => Ok(Err(e)),
+            _ => Err(serde::de::Error::custom(
+                "an exec record needs exactly one of 'ok' and 'error'",
+            )),
+        }
     }
 }
 

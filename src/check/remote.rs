@@ -1,0 +1,222 @@
+//! Checks that run on inventory hosts over SSH: `ssh.reachable` (one finding for a host that
+//! cannot be reached; its other checks are skipped with that reason) and `node.journal`
+//! (containerd's and kubelet's journal on a node, classified with the signature catalog).
+
+use super::logs::{RemoteOrigin, scan_input};
+use super::{Check, CheckContext, CheckFuture, CheckOutcome};
+use crate::inventory::Host;
+use crate::model::{
+    CheckId, CheckStatus, Class, Confidence, Evidence, EvidenceSource, Finding, FindingId,
+    Severity, Subject, Target, TargetKind,
+};
+use crate::probe::{Input, ProbeError};
+use crate::ssh::Step;
+
+fn node_target(host: &Host) -> Target {
+    Target {
+        kind: TargetKind::Node,
+        name: host.name.clone(),
+    }
+}
+
+/// How a check that needed a host ends when the host could not be reached: skipped, naming the
+/// reason (the `ssh.reachable` finding says the rest), not one more timeout.
+#[must_use]
+pub fn unreachable_outcome(error: &ProbeError) -> CheckOutcome {
+    match error {
+        ProbeError::Ssh(e) if e.step != Step::Command => {
+            CheckOutcome::without_findings(CheckStatus::Skipped {
+                reason: format!("host not reachable over SSH: {e}"),
+            })
+        }
+        other => CheckOutcome::errored(other.to_string()),
+    }
+}
+
+/// Prefix a privileged command with `sudo -n` when the inventory says so (`-n`: never prompt).
+#[must_use]
+pub fn privileged(host: &Host, command: &str) -> String {
+    if host.sudo {
+        format!("sudo -n {command}")
+    } else {
+        command.to_string()
+    }
+}
+
+/// `ssh.reachable`: connect, verify the host key, authenticate, run `true`.
+pub struct SshReachable {
+    /// The host.
+    pub host: Host,
+}
+
+impl Check for SshReachable {
+    fn id(&self) -> CheckId {
+        CheckId("ssh.reachable".into())
+    }
+
+    fn target(&self) -> Target {
+        node_target(&self.host)
+    }
+
+    fn run(&self, ctx: CheckContext) -> CheckFuture {
+        let host = self.host.clone();
+        Box::pin(async move {
+            match ctx
+                .probes
+                .exec(&host.name, host.destination(), "true")
+                .await
+            {
+                Ok(_) => CheckOutcome::without_findings(CheckStatus::Passed),
+                Err(e) => {
+                    let (class, step) = match &e {
+                        ProbeError::Ssh(s) => (
+                            if s.step == Step::Connect {
+                                Class::OtherNetwork
+                            } else {
+                                Class::None
+                            },
+                            s.step.to_string(),
+                        ),
+                        _ => (Class::None, "probe".to_string()),
+                    };
+                    let message = ctx.redactor.redact(&e.to_string()).into_owned();
+                    let finding = Finding {
+                        id: FindingId::derive(&["ssh.reachable", &host.name]),
+                        check: CheckId("ssh.reachable".into()),
+                        class,
+                        severity: Severity::Error,
+                        target: node_target(&host),
+                        subject: Subject { nodes: vec![host.name.clone()], endpoint: Some(host.destination().to_string()), ..Subject::default() },
+                        title: format!("Cannot reach {} over SSH ({step})", host.name),
+                        explanation: format!(
+                            "pulldoctor could not run commands on {} ({}), so its other checks were skipped. {message}",
+                            host.name,
+                            host.destination()
+                        ),
+                        next_steps: vec![
+                            format!("Try it by hand: ssh {} true", host.destination()),
+                            "Check ~/.ssh/config (HostName, User, Port, ProxyJump) and that the key is in the host's authorized_keys.".into(),
+                        ],
+                        error_chain: Vec::new(),
+                        evidence: vec![Evidence {
+                            source: EvidenceSource::Probe { request: format!("ssh {} true", host.destination()) },
+                            time: None,
+                            host: Some(host.name.clone()),
+                            text: message,
+                            matched: None,
+                        }],
+                        count: 1,
+                        first_seen: None,
+                        last_seen: None,
+                        confidence: Confidence::Confirmed,
+                        fixes: Vec::new(),
+                    };
+                    CheckOutcome {
+                        status: CheckStatus::Failed,
+                        findings: vec![finding],
+                        unclassified: Vec::new(),
+                        input: None,
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// `node.journal`: what containerd and kubelet logged on a node in the window, classified.
+pub struct NodeJournal {
+    /// The node.
+    pub host: Host,
+    /// How far back, in seconds.
+    pub since_secs: u64,
+}
+
+impl NodeJournal {
+    /// The command it runs.
+    #[must_use]
+    pub fn command(&self) -> String {
+        let mut cmd = privileged(
+            &self.host,
+            &format!(
+                "journalctl -u containerd -u kubelet --since=-{}s --no-pager -o short-iso",
+                self.since_secs
+            ),
+        );
+        // the inventory validated these paths (absolute, no quotes); the last 64 MiB of each
+        for file in &self.host.log_files {
+            cmd.push_str(&format!(
+                "; {}",
+                privileged(&self.host, &format!("tail -c 67108864 '{file}'"))
+            ));
+        }
+        cmd
+    }
+}
+
+impl Check for NodeJournal {
+    fn id(&self) -> CheckId {
+        CheckId("node.journal".into())
+    }
+
+    fn target(&self) -> Target {
+        node_target(&self.host)
+    }
+
+    fn run(&self, ctx: CheckContext) -> CheckFuture {
+        let host = self.host.clone();
+        let command = self.command();
+        Box::pin(async move {
+            let out = match ctx
+                .probes
+                .exec(&host.name, host.destination(), &command)
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => return unreachable_outcome(&e),
+            };
+            if out.exit_status != Some(0) && out.stdout.is_empty() {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                return CheckOutcome::errored(format!(
+                    "{}: '{command}' exited {}: {}",
+                    host.name,
+                    out.exit_status
+                        .map_or_else(|| "without a status".to_string(), |s| s.to_string()),
+                    ctx.redactor.redact(stderr.trim())
+                ));
+            }
+            let name = format!("{}: {command}", host.name);
+            let origin = RemoteOrigin {
+                check: CheckId("node.journal".into()),
+                host: host.name.clone(),
+                command: command.clone(),
+            };
+            let work = tokio::task::spawn_blocking(move || {
+                let outcome = match scan_input(
+                    &ctx.classifier,
+                    Input::Bytes(out.stdout),
+                    &name,
+                    ctx.workers,
+                ) {
+                    Ok(o) => o.from_remote(origin),
+                    Err(e) => {
+                        return CheckOutcome::errored(format!("reading the journal of {name}: {e}"));
+                    }
+                };
+                let findings = outcome.findings(&ctx.classifier, &ctx.redactor);
+                let status = if findings.is_empty() {
+                    CheckStatus::Passed
+                } else {
+                    CheckStatus::Failed
+                };
+                CheckOutcome {
+                    status,
+                    unclassified: outcome.unclassified(&ctx.redactor),
+                    findings,
+                    input: None,
+                }
+            });
+            work.await
+                .unwrap_or_else(|e| CheckOutcome::errored(format!("the journal scan stopped: {e}")))
+        })
+    }
+}
