@@ -255,19 +255,23 @@ impl Inventory {
                 ));
             }
         }
-        if let Some(r) = &inv.registry {
-            if r.address
+        let host_chars = |h: &str| {
+            h.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':')
+            })
+        };
+        if let Some(r) = &inv.registry
+            && r.address
                 .rsplit_once(':')
-                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
-            {
-                return Err(located(
-                    find(&r.address),
-                    format!(
-                        "registry address '{}' must be host:port, as the nodes pull it",
-                        r.address
-                    ),
-                ));
-            }
+                .is_none_or(|(h, p)| h.is_empty() || !host_chars(h) || p.parse::<u16>().is_err())
+        {
+            return Err(located(
+                find(&r.address),
+                format!(
+                    "registry address '{}' must be host:port, as the nodes pull it",
+                    r.address
+                ),
+            ));
         }
         for route in &inv.routes {
             for name in route.from.iter().chain(&route.hops) {

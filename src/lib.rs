@@ -68,15 +68,19 @@ enum Face {
     Text,
 }
 
+/// What a run reads from: its probes, the recorder if recording, the text inputs, and the
+/// inventory (with its text, for the bundle).
+type RunSources = (
+    Arc<dyn Probes>,
+    Option<Arc<RecordingProbes>>,
+    Vec<String>,
+    Option<(Inventory, String)>,
+);
+
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
     let redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
-    let (probes, recorder, inputs, inventory): (
-        Arc<dyn Probes>,
-        Option<Arc<RecordingProbes>>,
-        Vec<String>,
-        Option<(Inventory, String)>,
-    ) = if let Some(path) = &args.replay {
+    let (probes, recorder, inputs, inventory): RunSources = if let Some(path) = &args.replay {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
         let bundle = Bundle::from_json(&text)

@@ -364,13 +364,24 @@ fn init_and_inventory_errors() {
     let path = dir.path().join("pulldoctor.toml");
     let p = path.to_str().unwrap();
     assert_eq!(code(&run(&["init", p], b"", &[])), 0);
-    assert!(std::fs::read_to_string(&path).unwrap().contains("[[route]]"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("[[route]]")
+    );
     let again = run(&["init", p], b"", &[]);
     assert_eq!(code(&again), 2);
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
-    std::fs::write(&path, "[[host]]\nname = \"n1\"\nroles = [\"node\"]\nsudo = \"yes\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[[host]]\nname = \"n1\"\nroles = [\"node\"]\nsudo = \"yes\"\n",
+    )
+    .unwrap();
     let out = run(&["--headless", "--config", p], b"", &[]);
     assert_eq!(code(&out), 2);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pulldoctor.toml") && err.contains("line 4, column 8"), "{err}");
+    assert!(
+        err.contains("pulldoctor.toml") && err.contains("line 4, column 8"),
+        "{err}"
+    );
 }

@@ -6,7 +6,7 @@
 //! runs); without them it says so and passes nothing off as tested.
 
 // test harness: a lab command that cannot even start is a failed test
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 use common::{code, report, run};
@@ -134,6 +134,24 @@ fn headless_over_ssh(lab: &Lab) {
         .find(|c| c["check"] == "node.journal" && c["target"] == "ghost")
         .unwrap();
     assert_eq!(skipped["status"]["state"], "skipped");
+    // healed: the node's configuration is right again
+    let out = lab.cmd(&[
+        "exec",
+        "gitlabvm",
+        env!("CARGO_BIN_EXE_pulldoctor"),
+        "--headless",
+        "--config",
+        inv.to_str().unwrap(),
+    ]);
+    let healed = report(&out);
+    assert!(
+        !healed["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "registry.scheme"),
+        "no registry.scheme finding on the healthy node: {healed}"
+    );
     for host in ["k8snode", "bastion"] {
         let c = r["checks"]
             .as_array()

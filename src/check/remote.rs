@@ -199,7 +199,9 @@ impl Check for NodeJournal {
                 ) {
                     Ok(o) => o.from_remote(origin),
                     Err(e) => {
-                        return CheckOutcome::errored(format!("reading the journal of {name}: {e}"));
+                        return CheckOutcome::errored(format!(
+                            "reading the journal of {name}: {e}"
+                        ));
                     }
                 };
                 let findings = outcome.findings(&ctx.classifier, &ctx.redactor);
@@ -217,6 +219,118 @@ impl Check for NodeJournal {
             });
             work.await
                 .unwrap_or_else(|e| CheckOutcome::errored(format!("the journal scan stopped: {e}")))
+        })
+    }
+}
+
+/// `registry.scheme`, node side: what the node's containerd will speak to the registry (from its
+/// version, `config.toml` and `certs.d`), against what the registry speaks as seen from the node.
+pub struct RegistryScheme {
+    /// The node.
+    pub host: Host,
+    /// The registry `host:port` as the nodes pull it (validated by the inventory).
+    pub registry: String,
+}
+
+impl RegistryScheme {
+    /// The gather command (the script of [`super::node_registry::GATHER_SCRIPT`], quoted).
+    #[must_use]
+    pub fn gather_command(&self) -> String {
+        let script = super::node_registry::GATHER_SCRIPT.replace('\'', "'\\''");
+        let env = format!("env PD_REGISTRY='{}'", self.registry);
+        privileged(&self.host, &format!("{env} sh -c '{script}'"))
+    }
+
+    /// A plain-HTTP request to the registry from the node: an `HTTP/` answer means it speaks
+    /// plain HTTP; a TLS alert (0x15) means HTTPS.
+    #[must_use]
+    pub fn scheme_probe_command(&self) -> String {
+        let (host, port) = self
+            .registry
+            .rsplit_once(':')
+            .unwrap_or((&self.registry, "443"));
+        format!(
+            "timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port} && printf \"GET /v2/ HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n\" >&3 && head -c 16 <&3'"
+        )
+    }
+}
+
+/// What the first bytes of the registry's answer to a plain-HTTP request say it speaks.
+#[must_use]
+pub fn speaks_http(answer: &[u8]) -> Option<bool> {
+    if answer.starts_with(b"HTTP/") {
+        Some(true)
+    } else if answer.first() == Some(&0x15) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+impl Check for RegistryScheme {
+    fn id(&self) -> CheckId {
+        CheckId(super::node_registry::CHECK_ID.into())
+    }
+
+    fn target(&self) -> Target {
+        node_target(&self.host)
+    }
+
+    fn run(&self, ctx: CheckContext) -> CheckFuture {
+        let host = self.host.clone();
+        let registry = self.registry.clone();
+        let (gather, probe) = (self.gather_command(), self.scheme_probe_command());
+        Box::pin(async move {
+            let out = match ctx
+                .probes
+                .exec(&host.name, host.destination(), &gather)
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => return unreachable_outcome(&e),
+            };
+            let text = String::from_utf8_lossy(&out.stdout);
+            let facts = match super::node_registry::parse_gathered(&text) {
+                Ok(f) => f,
+                Err(e) => {
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    return CheckOutcome::errored(format!(
+                        "{}: reading containerd's configuration: {e} {}",
+                        host.name,
+                        ctx.redactor.redact(stderr.trim())
+                    ));
+                }
+            };
+            let verdict = super::node_registry::evaluate(&facts, &registry);
+            let speaks = match ctx
+                .probes
+                .exec(&host.name, host.destination(), &probe)
+                .await
+            {
+                Ok(o) => speaks_http(&o.stdout),
+                Err(_) => None,
+            };
+            let findings: Vec<Finding> =
+                super::node_registry::findings(&verdict, &host.name, &registry, speaks)
+                    .into_iter()
+                    .map(|mut f| {
+                        for e in &mut f.evidence {
+                            e.text = ctx.redactor.redact(&e.text).into_owned();
+                        }
+                        f
+                    })
+                    .collect();
+            let status = if findings.is_empty() {
+                CheckStatus::Passed
+            } else {
+                CheckStatus::Failed
+            };
+            CheckOutcome {
+                status,
+                findings,
+                unclassified: Vec::new(),
+                input: None,
+            }
         })
     }
 }
