@@ -102,7 +102,7 @@ impl Check for FakeCheck {
 
 fn ctx() -> CheckContext {
     CheckContext {
-        probes: Arc::new(LiveProbes),
+        probes: Arc::new(LiveProbes::default()),
         classifier: Arc::new(Classifier::new(Catalog::embedded().unwrap()).unwrap()),
         redactor: Arc::new(Redactor::default()),
         workers: 1,
