@@ -285,6 +285,20 @@ impl Inventory {
                     ));
                 }
             }
+            if let Some(h) = route
+                .hops
+                .iter()
+                .filter_map(|n| inv.host(n))
+                .find(|h| h.address.is_none())
+            {
+                return Err(located(
+                    find(&format!("\"{}\"", h.name)),
+                    format!(
+                        "host '{}' is on route '{}' and needs the `address` the previous step dials",
+                        h.name, route.name
+                    ),
+                ));
+            }
             if route.hops.is_empty() || route.ports.is_empty() {
                 return Err(located(
                     find(&format!("\"{}\"", route.name)),

@@ -316,8 +316,86 @@ fn plan_inventory(inv: &Inventory, args: &RunArgs) -> Vec<Arc<dyn Check>> {
             host: node.clone(),
             since_secs: args.since,
         }));
+        if let Some(registry) = &inv.registry {
+            plan.push(Arc::new(check::remote::RegistryScheme {
+                host: node.clone(),
+                registry: registry.address.clone(),
+            }));
+        }
+    }
+    for route in &inv.routes {
+        if let Some(check) = route_check(inv, route) {
+            plan.push(Arc::new(check));
+        }
     }
     plan
+}
+
+/// The hop walk of one inventory route: its nodes, hops (with the addresses each step dials)
+/// and ports with their roles (the registry's port; the token realm's, given or 80/443 beside it).
+fn route_check(inv: &Inventory, route: &inventory::Route) -> Option<check::remote::PathHops> {
+    use check::hops::{HopSpec, PortRole, PortSpec, RouteSpec, Vantage};
+    let (last, hops) = route.hops.split_last()?;
+    let step = |name: &String| {
+        inv.host(name).map(|h| HopSpec {
+            name: name.clone(),
+            address: h.address.clone().unwrap_or_default(),
+        })
+    };
+    let from: Vec<String> = if route.from.is_empty() {
+        inv.hosts_with(inventory::Role::Node)
+            .map(|h| h.name.clone())
+            .collect()
+    } else {
+        route.from.clone()
+    };
+    let registry_port = inv
+        .registry
+        .as_ref()
+        .and_then(|r| r.address.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    let realm_port = route.realm_port.or_else(|| {
+        registry_port
+            .filter(|p| route.ports.contains(p))
+            .and_then(|_| route.ports.iter().copied().find(|p| matches!(p, 80 | 443)))
+    });
+    let ports = route
+        .ports
+        .iter()
+        .map(|&port| PortSpec {
+            port,
+            role: if Some(port) == realm_port {
+                PortRole::TokenRealm
+            } else if Some(port) == registry_port {
+                PortRole::Registry
+            } else {
+                PortRole::Other
+            },
+        })
+        .collect();
+    let spec = RouteSpec {
+        name: route.name.clone(),
+        vantages: from
+            .iter()
+            .map(|n| Vantage {
+                name: n.clone(),
+                address: inv.host(n).and_then(|h| h.address.clone()),
+            })
+            .collect(),
+        hops: hops.iter().filter_map(step).collect(),
+        target: step(last)?,
+        ports,
+    };
+    let hosts = from
+        .iter()
+        .chain(&route.hops)
+        .filter_map(|n| inv.host(n).map(|h| (n.clone(), h.clone())))
+        .collect();
+    Some(check::remote::PathHops {
+        spec,
+        hosts,
+        probe_timeout: 3,
+    })
 }
 
 /// Diagnostics go to stderr (stdout carries the report), filtered by `--log-level`.

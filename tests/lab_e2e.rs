@@ -85,7 +85,10 @@ fn headless_over_ssh(lab: &Lab) {
         "[registry]\naddress = \"10.88.1.1:5050\"\n[ssh]\nconfig = \"{s}/ssh/config\"\nknown_hosts = [\"{s}/ssh/known_hosts\"]\nconnect_timeout = 5\n\n\
          [[host]]\nname = \"k8snode\"\nroles = [\"node\"]\nlog_files = [\"{s}/k8snode/containerd.log\"]\n\n\
          [[host]]\nname = \"bastion\"\nroles = [\"hop\"]\naddress = \"10.88.1.1\"\n\n\
-         [[host]]\nname = \"ghost\"\nssh = \"root@10.88.3.77\"\nroles = [\"node\"]\n",
+         [[host]]\nname = \"linuxhost\"\nroles = [\"hop\"]\naddress = \"10.88.2.2\"\n\n\
+         [[host]]\nname = \"gitlabvm\"\nroles = [\"gitlab\"]\naddress = \"10.88.3.2\"\n\n\
+         [[host]]\nname = \"ghost\"\nssh = \"root@10.88.3.77\"\nroles = [\"node\"]\n\n\
+         [[route]]\nname = \"registry\"\nfrom = [\"k8snode\"]\nhops = [\"bastion\", \"linuxhost\", \"gitlabvm\"]\nports = [5050, 80]\nrealm_port = 80\n",
         s = state.display()
     );
     let inv = lab.dir.path().join("inventory.toml");
@@ -117,6 +120,14 @@ fn headless_over_ssh(lab: &Lab) {
         .unwrap_or_else(|| panic!("no http_vs_https node.journal finding: {r}"));
     assert_eq!(journal["target"]["name"], "k8snode");
     assert_eq!(journal["evidence"][0]["source"]["kind"], "command");
+    // the node's own configuration explains it: no hosts.toml, so containerd speaks HTTPS to a
+    // registry the node sees answering plain HTTP
+    let scheme = findings
+        .iter()
+        .find(|f| f["check"] == "registry.scheme" && f["target"]["name"] == "k8snode")
+        .unwrap_or_else(|| panic!("no registry.scheme finding: {r}"));
+    assert_eq!(scheme["class"], "http_vs_https");
+    assert_eq!(scheme["severity"], "error");
     let ghost: Vec<_> = findings
         .iter()
         .filter(|f| f["target"]["name"] == "ghost")
@@ -152,6 +163,36 @@ fn headless_over_ssh(lab: &Lab) {
             .any(|f| f["check"] == "registry.scheme"),
         "no registry.scheme finding on the healthy node: {healed}"
     );
+    assert!(
+        !healed["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "path.hops"),
+        "no path.hops finding on the healthy route: {healed}"
+    );
+
+    // the realm's port rejected on the second hop: the hop walk names linuxhost and port 80
+    lab.ok(&["fault", "reject-host-unreachable", "linuxhost", "80"]);
+    let out = lab.cmd(&[
+        "exec",
+        "gitlabvm",
+        env!("CARGO_BIN_EXE_pulldoctor"),
+        "--headless",
+        "--config",
+        inv.to_str().unwrap(),
+    ]);
+    lab.ok(&["heal", "reject-host-unreachable"]);
+    let broken = report(&out);
+    let hop = broken["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "path.hops")
+        .unwrap_or_else(|| panic!("no path.hops finding: {broken}"));
+    assert_eq!(hop["class"], "token_realm_unreachable");
+    assert_eq!(hop["target"]["name"], "linuxhost");
+    assert_eq!(hop["subject"]["endpoint"], "10.88.2.2:80");
     for host in ["k8snode", "bastion"] {
         let c = r["checks"]
             .as_array()

@@ -334,3 +334,138 @@ impl Check for RegistryScheme {
         })
     }
 }
+
+/// `path.hops` for one route: each hop's NAT rules and `ip_forward`, and TCP probes from every
+/// node to the first hop and from every hop to the next, for every port; the first hop where the
+/// chain breaks, and why.
+pub struct PathHops {
+    /// The route, with the addresses each step dials.
+    pub spec: super::hops::RouteSpec,
+    /// The inventory hosts on it (vantages, hops, target), by name.
+    pub hosts: std::collections::BTreeMap<String, Host>,
+    /// Seconds each TCP probe may wait (a silent drop costs this once per probe).
+    pub probe_timeout: u32,
+}
+
+/// What one SSH read of the hop walk was for.
+enum Read {
+    Facts(String),
+    Probe(String),
+}
+
+impl Check for PathHops {
+    fn id(&self) -> CheckId {
+        CheckId(super::hops::CHECK_ID.into())
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            kind: TargetKind::Hop,
+            name: self.spec.name.clone(),
+        }
+    }
+
+    fn run(&self, ctx: CheckContext) -> CheckFuture {
+        let spec = self.spec.clone();
+        let hosts = self.hosts.clone();
+        let timeout = self.probe_timeout;
+        Box::pin(async move {
+            // every read at once: one gather per hop (and the target), one probe per link and port
+            let mut reads: Vec<(Host, Read, String)> = Vec::new();
+            let gather = format!(
+                "sh -c '{}'",
+                super::hops::HOP_GATHER_SCRIPT.replace('\'', "'\\''")
+            );
+            for step in spec.hops.iter().chain(std::iter::once(&spec.target)) {
+                if let Some(h) = hosts.get(&step.name) {
+                    reads.push((h.clone(), Read::Facts(step.name.clone()), gather.clone()));
+                }
+            }
+            let steps: Vec<&super::hops::HopSpec> = spec
+                .hops
+                .iter()
+                .chain(std::iter::once(&spec.target))
+                .collect();
+            for port in &spec.ports {
+                if let Some(first) = steps.first() {
+                    for v in &spec.vantages {
+                        if let Some(h) = hosts.get(&v.name) {
+                            reads.push((
+                                h.clone(),
+                                Read::Probe(v.name.clone()),
+                                super::hops::probe_script(&first.address, port.port, timeout),
+                            ));
+                        }
+                    }
+                }
+                for pair in steps.windows(2) {
+                    if let Some(h) = hosts.get(&pair[0].name) {
+                        reads.push((
+                            h.clone(),
+                            Read::Probe(pair[0].name.clone()),
+                            super::hops::probe_script(&pair[1].address, port.port, timeout),
+                        ));
+                    }
+                }
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for (host, what, command) in reads {
+                let probes = ctx.probes.clone();
+                set.spawn(async move {
+                    let out = probes.exec(&host.name, host.destination(), &command).await;
+                    (what, out)
+                });
+            }
+            let mut facts = std::collections::BTreeMap::new();
+            let mut probes = super::hops::ProbeSet::new();
+            let mut unreachable = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                let Ok((what, out)) = joined else { continue };
+                match (what, out) {
+                    (Read::Facts(name), Ok(o)) => {
+                        facts.insert(
+                            name,
+                            super::hops::parse_hop_gathered(&String::from_utf8_lossy(&o.stdout)),
+                        );
+                    }
+                    (Read::Probe(from), Ok(o)) => {
+                        probes.add_output(&from, &String::from_utf8_lossy(&o.stdout));
+                    }
+                    (_, Err(e)) => unreachable.push(e.to_string()),
+                }
+            }
+            if facts.is_empty() && probes.records.is_empty() {
+                unreachable.sort();
+                unreachable.dedup();
+                return CheckOutcome::without_findings(CheckStatus::Skipped {
+                    reason: format!(
+                        "no host of route '{}' could be read: {}",
+                        spec.name,
+                        ctx.redactor.redact(&unreachable.join("; "))
+                    ),
+                });
+            }
+            let verdict = super::hops::evaluate_route(&spec, &facts, &probes);
+            let findings: Vec<Finding> = super::hops::findings(&verdict)
+                .into_iter()
+                .map(|mut f| {
+                    for e in &mut f.evidence {
+                        e.text = ctx.redactor.redact(&e.text).into_owned();
+                    }
+                    f
+                })
+                .collect();
+            let status = if findings.is_empty() {
+                CheckStatus::Passed
+            } else {
+                CheckStatus::Failed
+            };
+            CheckOutcome {
+                status,
+                findings,
+                unclassified: Vec::new(),
+                input: None,
+            }
+        })
+    }
+}

@@ -1492,6 +1492,19 @@ pub enum Verdict {
     NoNat,
 }
 
+/// Where a decision was taken: which table and chain (for nft: `inet firewall` / `forward`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The ruleset's backend.
+    pub backend: Backend,
+    /// Table family (`ip`, `inet`).
+    pub family: String,
+    /// Table name.
+    pub table: String,
+    /// Chain name (the chain holding the deciding rule, or the base chain whose policy decided).
+    pub chain: String,
+}
+
 /// The outcome of [`evaluate`], with the lines that decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision<'a> {
@@ -1504,12 +1517,14 @@ pub struct Decision<'a> {
     /// Rules whose conditions we could not fully evaluate and that were given the benefit of
     /// the doubt (or skipped): the decision is unsure if this is not empty.
     pub unsure: Vec<(&'a Ruleset, &'a Rule)>,
+    /// Where it was decided (for drops, rejects and translations).
+    pub place: Option<Place>,
 }
 
 /// How a chain walk ended.
 enum Walk<'a> {
-    /// A final verdict by this rule.
-    Final(Verdict, &'a Rule),
+    /// A final verdict by this rule, in this chain.
+    Final(Verdict, &'a Rule, &'a Chain),
     /// Fell off the end, or RETURN.
     Fallthrough,
 }
@@ -1556,9 +1571,9 @@ fn walk<'a>(
             continue;
         }
         match &rule.action {
-            Action::Accept => return Walk::Final(Verdict::Accept, rule),
-            Action::Drop => return Walk::Final(Verdict::Drop, rule),
-            Action::Reject(k) => return Walk::Final(Verdict::Reject(k.clone()), rule),
+            Action::Accept => return Walk::Final(Verdict::Accept, rule, chain),
+            Action::Drop => return Walk::Final(Verdict::Drop, rule, chain),
+            Action::Reject(k) => return Walk::Final(Verdict::Reject(k.clone()), rule, chain),
             Action::Return => return Walk::Fallthrough,
             Action::Dnat { to, port, raw } => {
                 return Walk::Final(
@@ -1568,16 +1583,17 @@ fn walk<'a>(
                         raw: raw.clone(),
                     },
                     rule,
+                    chain,
                 );
             }
-            Action::Snat { to } => return Walk::Final(Verdict::Snat(*to), rule),
-            Action::Masquerade => return Walk::Final(Verdict::Masquerade, rule),
-            Action::Redirect => return Walk::Final(Verdict::Redirect, rule),
+            Action::Snat { to } => return Walk::Final(Verdict::Snat(*to), rule, chain),
+            Action::Masquerade => return Walk::Final(Verdict::Masquerade, rule, chain),
+            Action::Redirect => return Walk::Final(Verdict::Redirect, rule, chain),
             Action::Jump(target) | Action::Goto(target) => {
                 if let Some(sub) = table.chain(target)
-                    && let Walk::Final(v, r) = walk(rs, table, sub, kind, p, depth + 1, unsure)
+                    && let Walk::Final(v, r, c) = walk(rs, table, sub, kind, p, depth + 1, unsure)
                 {
-                    return Walk::Final(v, r);
+                    return Walk::Final(v, r, c);
                 }
                 if matches!(rule.action, Action::Goto(_)) {
                     return Walk::Fallthrough;
@@ -1619,19 +1635,26 @@ pub fn evaluate<'a>(
     let mut unsure = Vec::new();
     let mut accepted_by: Option<(&Ruleset, &Rule)> = None;
     for (_, rs, table, chain) in chains {
+        let place = |c: &Chain| Place {
+            backend: rs.backend,
+            family: table.family.clone(),
+            table: table.name.clone(),
+            chain: c.name.clone(),
+        };
         match walk(rs, table, chain, kind, p, 0, &mut unsure) {
-            Walk::Final(Verdict::Accept, r) => {
+            Walk::Final(Verdict::Accept, r, _) => {
                 if kind == ChainKind::Filter {
                     accepted_by = Some((rs, r));
                 }
                 // NAT: ACCEPT ends this chain without a translation; the next chain may still
             }
-            Walk::Final(v, r) => {
+            Walk::Final(v, r, c) => {
                 return Decision {
                     verdict: v,
                     rule: Some((rs, r)),
                     policy: None,
                     unsure,
+                    place: Some(place(c)),
                 };
             }
             Walk::Fallthrough => {
@@ -1641,6 +1664,7 @@ pub fn evaluate<'a>(
                         rule: None,
                         policy: Some((rs, chain)),
                         unsure,
+                        place: Some(place(chain)),
                     };
                 }
             }
@@ -1655,6 +1679,7 @@ pub fn evaluate<'a>(
         rule: accepted_by,
         policy: None,
         unsure,
+        place: None,
     }
 }
 
@@ -1911,6 +1936,15 @@ table ip nat {
         let d = evaluate(&all, ChainKind::Filter, Hook::Forward, &p);
         assert_eq!(d.verdict, Verdict::PolicyDrop);
         assert!(!d.unsure.is_empty());
+        let place = d.place.unwrap();
+        assert_eq!(
+            (place.family.as_str(), place.table.as_str()),
+            ("inet", "filter")
+        );
+        assert_eq!(
+            (place.chain.as_str(), place.backend),
+            ("forward", Backend::Nft)
+        );
         assert_eq!(
             evaluate(&all, ChainKind::Nat, Hook::Postrouting, &p).verdict,
             Verdict::Masquerade
