@@ -18,7 +18,9 @@ use pulldoctor::check::hops::{
 use pulldoctor::model::{Class, Confidence, EvidenceSource, Finding, Severity, TargetKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::lab::Lab;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hops")
@@ -526,99 +528,25 @@ fn docker_hop_without_established() {
 
 // ------------------------------------------------------------------------------ the lab itself
 
-/// One lab, torn down when dropped, even when an assertion fails.
-struct Lab {
-    script: PathBuf,
-    dir: PathBuf,
-    prefix: String,
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl Lab {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("bash")
-            .arg(&self.script)
-            .args(args)
-            .env("PD_LAB_DIR", &self.dir)
-            .env("PD_LAB_PREFIX", &self.prefix)
-            .output()
-            .expect("run lab.sh")
+/// Gather bastion, linuxhost and gitlabvm; probe node → bastion, bastion → linuxhost,
+/// linuxhost → gitlabvm, on both ports.
+fn capture(lab: &Lab, timeout: u32) -> (BTreeMap<String, String>, Vec<(String, String)>) {
+    let mut gathered = BTreeMap::new();
+    for host in ["bastion", "linuxhost", "gitlabvm"] {
+        gathered.insert(host.to_string(), lab.sh(host, HOP_GATHER_SCRIPT));
     }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            out.status.success(),
-            "lab.sh {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Run a shell script inside a lab host.
-    fn sh(&self, host: &str, script: &str) -> String {
-        self.ok(&["exec", host, "sh", "-c", script])
-    }
-
-    /// Gather bastion, linuxhost and gitlabvm; probe node → bastion, bastion → linuxhost,
-    /// linuxhost → gitlabvm, on both ports.
-    fn capture(&self, timeout: u32) -> (BTreeMap<String, String>, Vec<(String, String)>) {
-        let mut gathered = BTreeMap::new();
-        for host in ["bastion", "linuxhost", "gitlabvm"] {
-            gathered.insert(host.to_string(), self.sh(host, HOP_GATHER_SCRIPT));
-        }
-        let mut probes = Vec::new();
-        for (from, addr) in [
-            ("k8snode", "10.88.1.1"),
-            ("bastion", "10.88.2.2"),
-            ("linuxhost", "10.88.3.2"),
-        ] {
-            for port in [5050, 80] {
-                let out = self.sh(from, &probe_script(addr, port, timeout));
-                probes.push((from.to_string(), out.trim().to_string()));
-            }
-        }
-        (gathered, probes)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["down"]);
-    }
-}
-
-fn lab_available() -> Result<PathBuf, String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh");
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("not root".into());
-    }
-    for bin in [
-        "docker-registry",
-        "containerd",
-        "sshd",
-        "iptables",
-        "ip",
-        "curl",
+    let mut probes = Vec::new();
+    for (from, addr) in [
+        ("k8snode", "10.88.1.1"),
+        ("bastion", "10.88.2.2"),
+        ("linuxhost", "10.88.3.2"),
     ] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {bin} || test -x /usr/sbin/{bin}"))
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !found.status.success() {
-            return Err(format!(
-                "{bin} is not installed (run: {} install)",
-                script.display()
-            ));
+        for port in [5050, 80] {
+            let out = lab.sh(from, &probe_script(addr, port, timeout));
+            probes.push((from.to_string(), out.trim().to_string()));
         }
     }
-    Ok(script)
+    (gathered, probes)
 }
 
 fn evaluate_captured(
@@ -643,29 +571,24 @@ fn evaluate_captured(
 /// Only fast faults (refused / no route), so it takes a few seconds.
 #[test]
 fn live_lab() {
-    let script = match lab_available() {
-        Ok(s) => s,
+    let lab = match Lab::up(
+        &format!("pdh{}-", std::process::id() % 100_000),
+        "hops-live-pass",
+    ) {
+        Ok(lab) => lab,
         Err(why) => {
             eprintln!("SKIPPED live_lab: {why}");
             return;
         }
     };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let lab = Lab {
-        script,
-        dir: tmp.path().join("state"),
-        prefix: format!("pdh{}-", std::process::id() % 100_000),
-        _tmp: Some(tmp),
-    };
-    lab.ok(&["up", "--password", "hops-live-pass"]);
 
-    let (g, p) = lab.capture(2);
+    let (g, p) = capture(&lab, 2);
     let (v, found) = evaluate_captured(&g, &p);
     assert!(found.is_empty(), "healthy lab: {found:#?}\n{:#?}", v.notes);
 
     lab.ok(&["fault", "dnat-removed", "bastion", "5050"]);
     lab.ok(&["fault", "reject-host-unreachable", "linuxhost", "80"]);
-    let (g, p) = lab.capture(2);
+    let (g, p) = capture(&lab, 2);
     let (v, found) = evaluate_captured(&g, &p);
     assert_eq!(found.len(), 2, "{found:#?}");
     let by_port = |port: u16| v.breaks().find(|(pv, _, _)| pv.port == port).unwrap().2;
@@ -679,7 +602,7 @@ fn live_lab() {
     lab.ok(&["heal", "all"]);
 
     lab.ok(&["fault", "registry-stopped"]);
-    let (g, p) = lab.capture(2);
+    let (g, p) = capture(&lab, 2);
     let (v, found) = evaluate_captured(&g, &p);
     assert_eq!(found.len(), 1, "{found:#?}");
     let (_, _, b) = v.breaks().next().unwrap();
@@ -697,15 +620,12 @@ fn record_lab_fixtures() {
         eprintln!("SKIPPED: set PD_HOPS_RECORD=1 to record");
         return;
     }
-    let script = lab_available().expect("lab");
-    let lab = Lab {
-        script,
-        dir: PathBuf::from(std::env::var("PD_LAB_DIR").unwrap_or_else(|_| "/tmp/pdc-lab".into())),
-        prefix: std::env::var("PD_LAB_PREFIX").unwrap_or_else(|_| "pdc-".into()),
-        _tmp: None,
-    };
-    let _ = lab.cmd(&["down"]);
-    lab.ok(&["up", "--password", "hops-record-pass"]);
+    let lab = Lab::at(
+        PathBuf::from(std::env::var("PD_LAB_DIR").unwrap_or_else(|_| "/tmp/pdc-lab".into())),
+        &std::env::var("PD_LAB_PREFIX").unwrap_or_else(|_| "pdc-".into()),
+        "hops-record-pass",
+    )
+    .expect("lab");
     let cases: &[(&str, &[&str])] = &[
         ("healthy", &[]),
         (
@@ -751,7 +671,7 @@ fn record_lab_fixtures() {
             args.extend_from_slice(fault);
             lab.ok(&args);
         }
-        let (gathered, probes) = lab.capture(2);
+        let (gathered, probes) = capture(&lab, 2);
         let dir = fixtures().join(case);
         std::fs::create_dir_all(&dir).unwrap();
         for (host, text) in &gathered {

@@ -9,70 +9,20 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
+use common::lab::Lab;
 use common::{code, report, run};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-/// One lab, torn down when dropped, even when an assertion fails.
-struct Lab {
-    script: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Lab {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("bash")
-            .arg(&self.script)
-            .args(args)
-            .env("PD_LAB_DIR", self.dir.path().join("state"))
-            .env("PD_LAB_PREFIX", "pdt-")
-            .env("PD_LAB_PASSWORD", "e2e-deploy-pass")
-            .output()
-            .expect("run lab.sh")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            out.status.success(),
-            "lab.sh {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["down"]);
-    }
-}
-
-fn lab_available(script: &Path) -> Result<(), String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("not root".into());
-    }
-    for bin in ["docker-registry", "containerd", "sshd", "iptables", "ip"] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "command -v {bin} || test -x /usr/sbin/{bin} || test -x /usr/bin/{bin}"
-            ))
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !found.status.success() {
-            return Err(format!(
-                "{bin} is not installed (run: {} install)",
-                script.display()
-            ));
-        }
-    }
-    Ok(())
+/// `pulldoctor --headless --config INV` run where an operator would be (the GitLab VM); its report.
+fn headless(lab: &Lab, inv: &std::path::Path) -> serde_json::Value {
+    let out = lab.cmd(&[
+        "exec",
+        "gitlabvm",
+        env!("CARGO_BIN_EXE_pulldoctor"),
+        "--headless",
+        "--config",
+        inv.to_str().unwrap(),
+    ]);
+    report(&out)
 }
 
 /// `pulldoctor --headless` with an inventory, run where an operator would be (the GitLab VM),
@@ -80,7 +30,7 @@ fn lab_available(script: &Path) -> Result<(), String> {
 /// the node's containerd log shows the injected fault, and a host that does not exist is one
 /// finding, its journal check skipped.
 fn headless_over_ssh(lab: &Lab) {
-    let state = lab.dir.path().join("state");
+    let state = lab.state.clone();
     let inventory = format!(
         "[registry]\naddress = \"10.88.1.1:5050\"\n[ssh]\nconfig = \"{s}/ssh/config\"\nknown_hosts = [\"{s}/ssh/known_hosts\"]\nconnect_timeout = 5\n\n\
          [[host]]\nname = \"k8snode\"\nroles = [\"node\"]\nlog_files = [\"{s}/k8snode/containerd.log\"]\n\n\
@@ -91,7 +41,7 @@ fn headless_over_ssh(lab: &Lab) {
          [[route]]\nname = \"registry\"\nfrom = [\"k8snode\"]\nhops = [\"bastion\", \"linuxhost\", \"gitlabvm\"]\nports = [5050, 80]\nrealm_port = 80\n",
         s = state.display()
     );
-    let inv = lab.dir.path().join("inventory.toml");
+    let inv = state.join("inventory.toml");
     std::fs::write(&inv, inventory).unwrap();
     lab.ok(&["fault", "no-hosts-toml"]);
     let _ = lab.cmd(&[
@@ -102,16 +52,8 @@ fn headless_over_ssh(lab: &Lab) {
         "--pass",
         "e2e-deploy-pass",
     ]);
-    let out = lab.cmd(&[
-        "exec",
-        "gitlabvm",
-        env!("CARGO_BIN_EXE_pulldoctor"),
-        "--headless",
-        "--config",
-        inv.to_str().unwrap(),
-    ]);
+    let r = headless(lab, &inv);
     lab.ok(&["heal", "no-hosts-toml"]);
-    let r = report(&out);
     let findings = r["findings"].as_array().unwrap();
     // the node's log also holds the earlier cases' pulls: look for this one's class
     let journal = findings
@@ -146,15 +88,7 @@ fn headless_over_ssh(lab: &Lab) {
         .unwrap();
     assert_eq!(skipped["status"]["state"], "skipped");
     // healed: the node's configuration is right again
-    let out = lab.cmd(&[
-        "exec",
-        "gitlabvm",
-        env!("CARGO_BIN_EXE_pulldoctor"),
-        "--headless",
-        "--config",
-        inv.to_str().unwrap(),
-    ]);
-    let healed = report(&out);
+    let healed = headless(lab, &inv);
     assert!(
         !healed["findings"]
             .as_array()
@@ -174,16 +108,8 @@ fn headless_over_ssh(lab: &Lab) {
 
     // the realm's port rejected on the second hop: the hop walk names linuxhost and port 80
     lab.ok(&["fault", "reject-host-unreachable", "linuxhost", "80"]);
-    let out = lab.cmd(&[
-        "exec",
-        "gitlabvm",
-        env!("CARGO_BIN_EXE_pulldoctor"),
-        "--headless",
-        "--config",
-        inv.to_str().unwrap(),
-    ]);
+    let broken = headless(lab, &inv);
     lab.ok(&["heal", "reject-host-unreachable"]);
-    let broken = report(&out);
     let hop = broken["findings"]
         .as_array()
         .unwrap()
@@ -217,16 +143,13 @@ fn class_of(text: &str) -> String {
 /// the CRI error.
 #[test]
 fn lab_pull_failures_are_classified() {
-    let script = common::root().join("tests/lab/lab.sh");
-    if let Err(why) = lab_available(&script) {
-        eprintln!("SKIPPED lab end-to-end test: {why}");
-        return;
-    }
-    let lab = Lab {
-        script,
-        dir: tempfile::tempdir().unwrap(),
+    let lab = match Lab::up("pdt-", "e2e-deploy-pass") {
+        Ok(lab) => lab,
+        Err(why) => {
+            eprintln!("SKIPPED lab end-to-end test: {why}");
+            return;
+        }
     };
-    lab.ok(&["up"]);
     let creds = ["--user", "gition-deploy", "--pass", "e2e-deploy-pass"];
     // (fault to inject, image, credentials?, expected class)
     let cases: [(&[&str], &str, bool, &str); 7] = [

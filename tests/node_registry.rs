@@ -12,8 +12,10 @@ use pulldoctor::check::node_registry::{
     findings, parse_gathered,
 };
 use pulldoctor::model::{Class, Confidence, EvidenceSource, Severity, TargetKind};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::lab::Lab;
+use std::path::PathBuf;
+use std::process::Command;
 
 const REGISTRY: &str = "10.88.1.1:5050";
 
@@ -630,109 +632,39 @@ fn gather_script_runs_here() {
 
 // ------------------------------------------------------------------------------- the real lab
 
-/// One lab, torn down when dropped, even when an assertion fails.
-struct Lab {
-    script: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Lab {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("bash")
-            .arg(&self.script)
-            .args(args)
-            .env("PD_LAB_DIR", self.dir.path().join("state"))
-            .env("PD_LAB_PREFIX", "pdnr-")
-            .output()
-            .expect("run lab.sh")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            out.status.success(),
-            "lab.sh {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn gather(&self) -> NodeFacts {
-        let out = self.ok(&[
-            "exec",
-            "k8snode",
-            "env",
-            &format!("PD_REGISTRY={REGISTRY}"),
-            "sh",
-            "-c",
-            GATHER_SCRIPT,
-        ]);
-        parse_gathered(&out).unwrap()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["down"]);
-    }
-}
-
-fn lab_available(script: &Path) -> Result<(), String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("not root".into());
-    }
-    for bin in [
-        "docker-registry",
-        "containerd",
-        "sshd",
-        "iptables",
-        "ip",
-        "nsenter",
-    ] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "command -v {bin} || test -x /usr/sbin/{bin} || test -x /usr/bin/{bin}"
-            ))
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !found.status.success() {
-            return Err(format!(
-                "{bin} is not installed (run: {} install)",
-                script.display()
-            ));
-        }
-    }
-    Ok(())
+/// The gather script run in the lab's node.
+fn gather(lab: &Lab) -> NodeFacts {
+    let out = lab.ok(&[
+        "exec",
+        "k8snode",
+        "env",
+        &format!("PD_REGISTRY={REGISTRY}"),
+        "sh",
+        "-c",
+        GATHER_SCRIPT,
+    ]);
+    parse_gathered(&out).unwrap()
 }
 
 /// The script in the real lab node: HTTP when healthy, HTTPS with `no-hosts-toml`.
 #[test]
 fn real_lab_node() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh");
-    if let Err(why) = lab_available(&script) {
-        eprintln!("SKIPPED real lab node test: {why}");
-        return;
-    }
     let t0 = std::time::Instant::now();
-    let lab = Lab {
-        script,
-        dir: tempfile::tempdir().unwrap(),
+    let lab = match Lab::up("pdnr-", "node-registry-pass") {
+        Ok(lab) => lab,
+        Err(why) => {
+            eprintln!("SKIPPED real lab node test: {why}");
+            return;
+        }
     };
-    lab.ok(&["up"]);
-    let healthy = lab.gather();
+    let healthy = gather(&lab);
     assert_eq!(healthy.hostname, "k8snode");
     let v = evaluate(&healthy, REGISTRY);
     assert_eq!(v.scheme, Scheme::Http, "{}", reasons(&v));
     assert!(v.faults.is_empty(), "{:?}", v.faults);
 
     lab.ok(&["fault", "no-hosts-toml"]);
-    let broken = lab.gather();
+    let broken = gather(&lab);
     let v = evaluate(&broken, REGISTRY);
     assert_eq!(v.scheme, Scheme::Https, "{}", reasons(&v));
     assert!(v.has(|f| *f == NodeFault::NoHostDir));

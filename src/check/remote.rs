@@ -43,6 +43,25 @@ pub fn privileged(host: &Host, command: &str) -> String {
     }
 }
 
+/// A probing check's outcome: its findings with evidence redacted (what a host printed can hold
+/// secrets), failed if there are any.
+fn probed_outcome(mut findings: Vec<Finding>, ctx: &CheckContext) -> CheckOutcome {
+    for e in findings.iter_mut().flat_map(|f| f.evidence.iter_mut()) {
+        e.text = ctx.redactor.redact(&e.text).into_owned();
+    }
+    let status = if findings.is_empty() {
+        CheckStatus::Passed
+    } else {
+        CheckStatus::Failed
+    };
+    CheckOutcome {
+        status,
+        findings,
+        unclassified: Vec::new(),
+        input: None,
+    }
+}
+
 /// `ssh.reachable`: connect, verify the host key, authenticate, run `true`.
 pub struct SshReachable {
     /// The host.
@@ -310,27 +329,8 @@ impl Check for RegistryScheme {
                 Ok(o) => speaks_http(&o.stdout),
                 Err(_) => None,
             };
-            let findings: Vec<Finding> =
-                super::node_registry::findings(&verdict, &host.name, &registry, speaks)
-                    .into_iter()
-                    .map(|mut f| {
-                        for e in &mut f.evidence {
-                            e.text = ctx.redactor.redact(&e.text).into_owned();
-                        }
-                        f
-                    })
-                    .collect();
-            let status = if findings.is_empty() {
-                CheckStatus::Passed
-            } else {
-                CheckStatus::Failed
-            };
-            CheckOutcome {
-                status,
-                findings,
-                unclassified: Vec::new(),
-                input: None,
-            }
+            let found = super::node_registry::findings(&verdict, &host.name, &registry, speaks);
+            probed_outcome(found, &ctx)
         })
     }
 }
@@ -446,26 +446,7 @@ impl Check for PathHops {
                 });
             }
             let verdict = super::hops::evaluate_route(&spec, &facts, &probes);
-            let findings: Vec<Finding> = super::hops::findings(&verdict)
-                .into_iter()
-                .map(|mut f| {
-                    for e in &mut f.evidence {
-                        e.text = ctx.redactor.redact(&e.text).into_owned();
-                    }
-                    f
-                })
-                .collect();
-            let status = if findings.is_empty() {
-                CheckStatus::Passed
-            } else {
-                CheckStatus::Failed
-            };
-            CheckOutcome {
-                status,
-                findings,
-                unclassified: Vec::new(),
-                input: None,
-            }
+            probed_outcome(super::hops::findings(&verdict), &ctx)
         })
     }
 }

@@ -31,7 +31,7 @@ pub enum ProbeRecord {
         /// The command line.
         command: String,
         /// What came back.
-        #[serde(flatten, with = "exec_repr")]
+        #[serde(flatten, with = "result_repr")]
         result: Result<RecordedOutput, String>,
     },
 }
@@ -135,21 +135,22 @@ impl Default for Bundle {
     }
 }
 
-/// `Result<RecordedOutput, String>` as `{"ok": {…}}` / `{"error": …}`.
-mod exec_repr {
-    use super::RecordedOutput;
+/// `Result<T, String>` as `{"ok": …}` / `{"error": …}` (inputs: `T` = text; commands: `T` =
+/// [`RecordedOutput`]).
+mod result_repr {
+    use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize, Deserialize)]
-    struct Repr {
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        ok: Option<RecordedOutput>,
+    struct Repr<T> {
+        #[serde(skip_serializing_if = "Option::is_none", default = "Option::default")]
+        ok: Option<T>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         error: Option<String>,
     }
 
-    pub fn serialize<S: Serializer>(
-        r: &Result<RecordedOutput, String>,
+    pub fn serialize<T: Serialize + Clone, S: Serializer>(
+        r: &Result<T, String>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         match r {
@@ -165,50 +166,10 @@ mod exec_repr {
         .serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<Result<RecordedOutput, String>, D::Error> {
-        let r = Repr::deserialize(d)?;
-        match (r.ok, r.error) {
-            (Some(v), None) => Ok(Ok(v)),
-            (None, Some(e)) => Ok(Err(e)),
-            _ => Err(serde::de::Error::custom(
-                "an exec record needs exactly one of 'ok' and 'error'",
-            )),
-        }
-    }
-}
-
-/// `Result<String, String>` as `{"ok": …}` / `{"error": …}`.
-mod result_repr {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Repr {
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        ok: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        error: Option<String>,
-    }
-
-    pub fn serialize<S: Serializer>(r: &Result<String, String>, s: S) -> Result<S::Ok, S::Error> {
-        match r {
-            Ok(v) => Repr {
-                ok: Some(v.clone()),
-                error: None,
-            },
-            Err(e) => Repr {
-                ok: None,
-                error: Some(e.clone()),
-            },
-        }
-        .serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Result<String, String>, D::Error> {
-        let r = Repr::deserialize(d)?;
+    ) -> Result<Result<T, String>, D::Error> {
+        let r = Repr::<T>::deserialize(d)?;
         match (r.ok, r.error) {
             (Some(v), None) => Ok(Ok(v)),
             (None, Some(e)) => Ok(Err(e)),

@@ -1,0 +1,115 @@
+//! The lab (`tests/lab/lab.sh`) for tests: brought up under its own namespace prefix and state
+//! directory, torn down when dropped, even when an assertion fails; skipped with the reason when
+//! the machine cannot run it (not root, packages missing).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// One running lab.
+pub struct Lab {
+    script: PathBuf,
+    /// Its state directory (`PD_LAB_DIR`).
+    pub state: PathBuf,
+    prefix: String,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Lab {
+    /// Bring up a fresh lab with this namespace prefix and deploy password, or say why not.
+    pub fn up(prefix: &str, password: &str) -> Result<Lab, String> {
+        let script = available()?;
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let lab = Lab {
+            script,
+            state: tmp.path().join("state"),
+            prefix: prefix.to_string(),
+            _tmp: Some(tmp),
+        };
+        lab.ok(&["up", "--password", password]);
+        Ok(lab)
+    }
+
+    /// A lab at a fixed state directory and prefix that outlives the test (for recording
+    /// fixtures); anything left there is torn down first.
+    pub fn at(state: PathBuf, prefix: &str, password: &str) -> Result<Lab, String> {
+        let lab = Lab {
+            script: available()?,
+            state,
+            prefix: prefix.to_string(),
+            _tmp: None,
+        };
+        let _ = lab.cmd(&["down"]);
+        lab.ok(&["up", "--password", password]);
+        Ok(lab)
+    }
+
+    /// Run `lab.sh ARGS`.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(&self.script)
+            .args(args)
+            .env("PD_LAB_DIR", &self.state)
+            .env("PD_LAB_PREFIX", &self.prefix)
+            .output()
+            .expect("run lab.sh")
+    }
+
+    /// Run `lab.sh ARGS`, which must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "lab.sh {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a shell script inside a lab host.
+    pub fn sh(&self, host: &str, script: &str) -> String {
+        self.ok(&["exec", host, "sh", "-c", script])
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["down"]);
+    }
+}
+
+/// The lab script, if this machine can run it: root, and the lab's packages installed.
+pub fn available() -> Result<PathBuf, String> {
+    let script = super::root().join("tests/lab/lab.sh");
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("not root".into());
+    }
+    for bin in [
+        "docker-registry",
+        "containerd",
+        "sshd",
+        "iptables",
+        "ip",
+        "nsenter",
+        "curl",
+    ] {
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "command -v {bin} || test -x /usr/sbin/{bin} || test -x /usr/bin/{bin}"
+            ))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !found.status.success() {
+            return Err(format!(
+                "{bin} is not installed (run: {} install)",
+                script.display()
+            ));
+        }
+    }
+    Ok(script)
+}
