@@ -294,3 +294,82 @@ async fn unreachable_host_fails_once() {
         .unwrap_err();
     assert!(e.message.contains(&format!("127.0.0.1:{closed}")), "{e}");
 }
+
+/// A headless run over SSH recorded into a bundle replays to the same findings with no host
+/// reachable, and a secret in what the host printed never reaches the bundle or the report.
+#[test]
+fn record_and_replay_over_ssh() {
+    let Some(env) = env() else { return };
+    let sshd = start_sshd(
+        env.dir.path(),
+        "rec",
+        "127.0.0.1",
+        &env.key.with_extension("pub"),
+    );
+    let d = env.dir.path();
+    let token = "glpat-PlantedInNodeLog123456";
+    let log = d.join("containerd.log");
+    std::fs::write(
+        &log,
+        format!(
+            "time=\"2025-03-04T10:00:00Z\" level=error msg=\"PullImage \\\"r.example:5050/a/b:1\\\" failed\" error=\"failed to pull and unpack image \\\"r.example:5050/a/b:1\\\": failed to resolve reference \\\"r.example:5050/a/b:1\\\": r.example:5050/a/b:1: not found\" token={token}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("ssh_config"),
+        format!("Host *\n  IdentityFile {}\n", env.key.display()),
+    )
+    .unwrap();
+    std::fs::write(d.join("known_hosts"), kh_line("127.0.0.1", &sshd)).unwrap();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let inventory = format!(
+        "[ssh]\nconfig = \"{d}/ssh_config\"\nknown_hosts = [\"{d}/known_hosts\"]\n\n[[host]]\nname = \"n1\"\nssh = \"{user}@127.0.0.1:{port}\"\nroles = [\"node\"]\nlog_files = [\"{log}\"]\n",
+        d = d.display(),
+        port = sshd.port,
+        log = log.display()
+    );
+    let inv = d.join("inventory.toml");
+    std::fs::write(&inv, inventory).unwrap();
+    let bundle = d.join("bundle.json");
+    let bin = env!("CARGO_BIN_EXE_pulldoctor");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .env_remove("SSH_AUTH_SOCK")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let live = run(&[
+        "--headless",
+        "--config",
+        inv.to_str().unwrap(),
+        "--record",
+        bundle.to_str().unwrap(),
+    ]);
+    drop(sshd);
+    let replay = run(&["--headless", "--replay", bundle.to_str().unwrap()]);
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&live.stdout).unwrap(),
+        serde_json::from_slice(&replay.stdout).unwrap(),
+    );
+    let journal = a["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "node.journal")
+        .unwrap_or_else(|| panic!("{a}"));
+    assert_eq!(journal["class"], "image_not_found");
+    assert_eq!(
+        a["findings"], b["findings"],
+        "the replay gives the same findings"
+    );
+    assert_eq!(a["summary"], b["summary"]);
+    for text in [
+        String::from_utf8_lossy(&live.stdout).into_owned(),
+        std::fs::read_to_string(&bundle).unwrap(),
+    ] {
+        assert!(!text.contains(token), "the planted token leaked");
+    }
+}
