@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need, then runs every test.
-# As root it installs the lab's Debian packages (tests/lab/lab.sh install) so the end-to-end test
-# runs against real containerd, registry, sshd and iptables; without root that test is skipped and
-# says so.
+# As root it installs the lab's Debian packages (tests/lab/lab.sh install) so the end-to-end tests
+# run against real containerd, registry, sshd and iptables; without root those tests are skipped
+# and say so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
   bash tests/lab/lab.sh install
 else
-  echo "note: not root, so the lab end-to-end test (network namespaces) will be SKIPPED"
+  echo "note: not root, so the lab and sshd tests (network namespaces, sshd) will be SKIPPED"
 fi
-cargo test --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked 2>&1 | tee "$log" || status=$?
+# one closing line for the whole suite (cargo prints one per test binary)
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

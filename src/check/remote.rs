@@ -269,7 +269,7 @@ impl RegistryScheme {
             .rsplit_once(':')
             .unwrap_or((&self.registry, "443"));
         format!(
-            "timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port} && printf \"GET /v2/ HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n\" >&3 && head -c 16 <&3'"
+            "timeout 3 bash -c 'exec 3<>/dev/tcp/{host}/{port} && printf \"GET /v2/ HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n\" >&3 && head -c 16 <&3'"
         )
     }
 }
@@ -300,11 +300,12 @@ impl Check for RegistryScheme {
         let registry = self.registry.clone();
         let (gather, probe) = (self.gather_command(), self.scheme_probe_command());
         Box::pin(async move {
-            let out = match ctx
-                .probes
-                .exec(&host.name, host.destination(), &gather)
-                .await
-            {
+            // both reads at once: the probe may wait out a dropped path
+            let (gathered, probed) = tokio::join!(
+                ctx.probes.exec(&host.name, host.destination(), &gather),
+                ctx.probes.exec(&host.name, host.destination(), &probe)
+            );
+            let out = match gathered {
                 Ok(out) => out,
                 Err(e) => return unreachable_outcome(&e),
             };
@@ -321,11 +322,7 @@ impl Check for RegistryScheme {
                 }
             };
             let verdict = super::node_registry::evaluate(&facts, &registry);
-            let speaks = match ctx
-                .probes
-                .exec(&host.name, host.destination(), &probe)
-                .await
-            {
+            let speaks = match probed {
                 Ok(o) => speaks_http(&o.stdout),
                 Err(_) => None,
             };
