@@ -28,7 +28,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            concurrency: 16,
+            concurrency: 64,
             check_timeout: Duration::from_secs(60),
         }
     }

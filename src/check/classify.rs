@@ -162,17 +162,6 @@ impl Classifier {
         self.prefilter.find_at(block, from).map(|m| m.start())
     }
 
-    /// Every offset in `block` where a line may be worth classifying (several may fall on one line).
-    pub fn candidates<'a>(&'a self, block: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-        self.prefilter.find_iter(block).map(|m| m.start())
-    }
-
-    /// Is this a `kubectl describe` header line (`Node:`, `Name:`)?
-    #[must_use]
-    pub fn is_header(line: &str) -> bool {
-        line.starts_with("Node:") || line.starts_with("Name:")
-    }
-
     /// Classify one record's text.
     #[must_use]
     pub fn classify(&self, text: &str) -> Outcome {

@@ -800,7 +800,7 @@ fn scan_block(
         let line_no = cursor.1 - memchr_iter(b'\n', &block[rec_start..line_start]).count() as u64;
         next_free = rec_end + 1;
         let raw = join_lines(&block[rec_start..rec_end]);
-        if Classifier::is_header(&raw) && ctx.observe_header(&raw) {
+        if ctx.observe_header(&raw) {
             continue;
         }
         let rec = parse::record(&raw, line_no, ctx);
