@@ -7,11 +7,14 @@
 
 pub mod banner;
 pub mod containerd;
+pub mod dockercfg;
 pub mod events;
 pub mod extract;
 pub mod iptables;
 pub mod journal;
+pub mod jwt;
 pub mod text;
+pub mod www_auth;
 
 pub use extract::{Extracted, extract};
 
