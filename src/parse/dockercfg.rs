@@ -940,24 +940,9 @@ fn class_char(p: &[char], i: &mut usize) -> Option<char> {
 mod tests {
     use super::*;
 
-    /// Standard padded base64 (test helper; the crate only decodes).
+    /// Standard padded base64, as Kubernetes writes Secret data.
     fn b64(data: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
+        crate::parse::jwt::base64_encode(data, false)
     }
 
     fn ok(text: &str) -> DockerConfig {
