@@ -82,7 +82,7 @@ pub struct RunArgs {
     pub fail_on: SeverityArg,
 
     /// Checks running at once.
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024), global = true)]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), global = true)]
     pub concurrency: u16,
 
     /// Seconds one check may take.

@@ -28,7 +28,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            concurrency: 64,
+            concurrency: 16,
             check_timeout: Duration::from_secs(60),
         }
     }

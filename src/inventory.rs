@@ -92,6 +92,9 @@ pub struct SshSettings {
     /// Commands at once in all.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// SSH handshakes at once (each costs CPU here and on the host).
+    #[serde(default = "default_connecting")]
+    pub connecting: usize,
 }
 
 fn default_connect_timeout() -> u64 {
@@ -106,6 +109,9 @@ fn default_per_host() -> usize {
 fn default_concurrency() -> usize {
     64
 }
+fn default_connecting() -> usize {
+    16
+}
 
 impl Default for SshSettings {
     fn default() -> Self {
@@ -117,6 +123,7 @@ impl Default for SshSettings {
             command_timeout: default_command_timeout(),
             per_host: default_per_host(),
             concurrency: default_concurrency(),
+            connecting: default_connecting(),
         }
     }
 }

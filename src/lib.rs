@@ -302,6 +302,7 @@ fn ssh_pool(inv: &Inventory, args: &RunArgs) -> anyhow::Result<Arc<ssh::SshPool>
     opts.command_timeout = std::time::Duration::from_secs(s.command_timeout);
     opts.per_host_limit = s.per_host;
     opts.global_limit = s.concurrency;
+    opts.connect_limit = s.connecting;
     Ok(Arc::new(ssh::SshPool::new(opts)))
 }
 

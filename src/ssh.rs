@@ -98,6 +98,9 @@ pub struct SshOptions {
     pub global_limit: usize,
     /// Commands at once on one host (channels of one session).
     pub per_host_limit: usize,
+    /// Handshakes at once (key exchange and authentication cost CPU on both ends; like
+    /// OpenSSH's `MaxStartups`, too many at once only makes them all time out).
+    pub connect_limit: usize,
 }
 
 impl SshOptions {
@@ -122,6 +125,7 @@ impl SshOptions {
             command_timeout: Duration::from_secs(60),
             global_limit: 64,
             per_host_limit: 4,
+            connect_limit: 16,
         }
     }
 }
@@ -282,6 +286,7 @@ pub struct SshPool {
     sessions: Mutex<HashMap<String, SessionCell>>,
     host_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     global: Semaphore,
+    connecting: Semaphore,
 }
 
 impl SshPool {
@@ -289,7 +294,9 @@ impl SshPool {
     #[must_use]
     pub fn new(opts: SshOptions) -> Self {
         let global = Semaphore::new(opts.global_limit.max(1));
+        let connecting = Semaphore::new(opts.connect_limit.max(1));
         SshPool {
+            connecting,
             opts,
             sessions: Mutex::new(HashMap::new()),
             host_limits: Mutex::new(HashMap::new()),
@@ -530,6 +537,12 @@ impl SshPool {
             self.authenticate(&mut handle, destination, &r).await?;
             Ok::<_, SshError>(handle)
         };
+        // the timeout counts from our turn to connect, not from the queue
+        let _turn = self
+            .connecting
+            .acquire()
+            .await
+            .map_err(|e| err(destination, Step::Connect, e.to_string()))?;
         let handle = tokio::time::timeout(r.connect_timeout, connect)
             .await
             .map_err(|_| {

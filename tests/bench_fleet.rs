@@ -163,6 +163,17 @@ fn fleet_node_checks_vs_ssh_loop() {
         assert!(st.success(), "ssh loop failed on node {i}");
     }
     let sequential = started.elapsed();
+    let mut trouble: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !matches!(c["status"]["state"].as_str(), Some("passed" | "failed")))
+        .map(|c| format!("{} {}: {}", c["check"], c["target"], c["status"]))
+        .collect();
+    trouble.truncate(5);
+    for t in &trouble {
+        println!("  not completed: {t}");
+    }
     println!("fleet: {n} nodes (real sshd on 127.0.2.1-{n}), node.journal + ssh.reachable on each");
     println!(
         "pulldoctor --headless:   {:>7.2} s  ({verdicts} nodes with their journal finding)",
