@@ -18,6 +18,17 @@ pub mod www_auth;
 
 pub use extract::{Extracted, extract};
 
+/// What kind of JSON error it was, without serde_json's message: that message can quote the
+/// input, which may hold a password or a token.
+pub(crate) fn json_error_category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "io",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "data",
+        serde_json::error::Category::Eof => "unexpected end",
+    }
+}
+
 /// How a record was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

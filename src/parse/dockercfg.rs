@@ -200,12 +200,7 @@ fn json_object(text: &str, what: &'static str) -> Result<Map<String, Value>, Doc
     // serde_json's messages can quote the input, which may hold a password: keep the position.
     let value: Value = serde_json::from_str(text).map_err(|e| DockerCfgError::Json {
         what,
-        category: match e.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax",
-            serde_json::error::Category::Data => "data",
-            serde_json::error::Category::Eof => "unexpected end",
-        },
+        category: super::json_error_category(&e),
         line: e.line(),
         column: e.column(),
     })?;

@@ -246,12 +246,7 @@ fn object(segment: &str, part: Part) -> Result<Map<String, Value>, JwtError> {
     // position and category are kept.
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| JwtError::Json {
         part,
-        category: match e.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax",
-            serde_json::error::Category::Data => "data",
-            serde_json::error::Category::Eof => "unexpected end",
-        },
+        category: super::json_error_category(&e),
         line: e.line(),
         column: e.column(),
     })?;
