@@ -1051,44 +1051,43 @@ fn effective<'a>(cfg: &'a ContainerdConfig, v: &ContainerdVersion) -> Effective<
                 .push(("registry.auths".into(), r.auths[0].text.clone()));
         }
     }
-    if let Some(t) = last(|s| {
-        s.discard_unpacked_layers
-            .as_ref()
-            .filter(|d| d.value)
-            .map(|d| d.text.clone())
-    }) {
-        e.local_pull
-            .push(("discard_unpacked_layers = true".into(), t));
-    }
-    if let Some(t) = last(|s| {
-        s.max_concurrent_downloads
-            .as_ref()
-            .filter(|d| d.value != 3)
-            .map(|d| d.text.clone())
-    }) {
-        e.local_pull
-            .push(("a non-default max_concurrent_downloads".into(), t));
-    }
-    if let Some(t) = last(|s| {
-        s.image_pull_with_sync_fs
-            .as_ref()
-            .filter(|d| d.value)
-            .map(|d| d.text.clone())
-    }) {
-        e.local_pull
-            .push(("image_pull_with_sync_fs = true".into(), t));
-    }
-    if let Some(t) = last(|s| {
-        s.disable_snapshot_annotations
-            .as_ref()
-            .filter(|d| !d.value)
-            .map(|d| d.text.clone())
-    }) {
-        e.local_pull
-            .push(("disable_snapshot_annotations = false".into(), t));
+    // settings whose non-default value forces local pull; the last section that sets one wins
+    let knobs: [(&str, SettingLine); 4] = [
+        ("discard_unpacked_layers = true", |s| {
+            s.discard_unpacked_layers
+                .as_ref()
+                .filter(|d| d.value)
+                .map(|d| d.text.clone())
+        }),
+        ("a non-default max_concurrent_downloads", |s| {
+            s.max_concurrent_downloads
+                .as_ref()
+                .filter(|d| d.value != 3)
+                .map(|d| d.text.clone())
+        }),
+        ("image_pull_with_sync_fs = true", |s| {
+            s.image_pull_with_sync_fs
+                .as_ref()
+                .filter(|d| d.value)
+                .map(|d| d.text.clone())
+        }),
+        ("disable_snapshot_annotations = false", |s| {
+            s.disable_snapshot_annotations
+                .as_ref()
+                .filter(|d| !d.value)
+                .map(|d| d.text.clone())
+        }),
+    ];
+    for (label, setting) in knobs {
+        if let Some(t) = last(setting) {
+            e.local_pull.push((label.into(), t));
+        }
     }
     e
 }
+
+/// Reads one setting's line from a CRI section, when its value matters.
+type SettingLine = fn(&CriSection) -> Option<String>;
 
 fn has_registry(s: &CriSection) -> bool {
     s.config_path.is_some() || !s.mirrors.is_empty() || !s.configs.is_empty() || !s.auths.is_empty()
