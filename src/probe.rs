@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod http;
+pub mod registry;
 
 use crate::redact::Redactor;
 use bundle::{Bundle, ProbeRecord};
