@@ -363,10 +363,10 @@ pub fn base64_decode(input: &str) -> Result<Vec<u8>, Base64Error> {
     Ok(out)
 }
 
-/// Base64-encode, for tests only (the crate decodes, never encodes): URL-safe without padding
-/// (JWTs), or standard with padding (Kubernetes Secret data).
-#[cfg(test)]
-pub(crate) fn base64_encode(data: &[u8], url_safe: bool) -> String {
+/// Base64-encode: URL-safe without padding (JWTs), or standard with padding (HTTP Basic
+/// credentials, Kubernetes Secret data).
+#[must_use]
+pub fn base64_encode(data: &[u8], url_safe: bool) -> String {
     let alphabet: &[u8; 64] = if url_safe {
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     } else {
