@@ -14,12 +14,14 @@
 //! `cargo test`; every example in the file is a test.
 
 pub mod advice;
+pub mod api_skew;
 pub mod catalog;
 pub mod classify;
 pub mod hops;
 pub mod logs;
 pub mod node_registry;
 pub mod remote;
+pub mod runner_tags;
 
 use crate::model::CheckId;
 
