@@ -491,3 +491,156 @@ mod tests {
         assert_eq!(smallest_working(d2010.0, d2010.1), Some("19.03"));
     }
 }
+
+/// A daemon to read `/version` from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonTarget {
+    /// A socket on this machine.
+    Local {
+        /// Its path.
+        socket: String,
+    },
+    /// A runner host from the inventory, over SSH.
+    Host {
+        /// The host.
+        host: crate::inventory::Host,
+        /// The socket on it.
+        socket: String,
+    },
+}
+
+/// `docker.api-skew` bound to a CI file and the daemons its jobs reach.
+pub struct ApiSkewCheck {
+    /// The CI file.
+    pub ci: super::runner_tags::CiSource,
+    /// Runner daemons to read.
+    pub daemons: Vec<DaemonTarget>,
+}
+
+impl super::Check for ApiSkewCheck {
+    fn id(&self) -> CheckId {
+        CheckId(CHECK_ID.to_string())
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            kind: TargetKind::Gitlab,
+            name: self.ci.label(),
+        }
+    }
+
+    fn run(&self, ctx: super::CheckContext) -> super::CheckFuture {
+        let ci = self.ci.clone();
+        let targets = self.daemons.clone();
+        Box::pin(async move {
+            let fixes = ctx
+                .classifier
+                .catalog()
+                .get(Class::DockerApiSkew)
+                .map(super::catalog::Signature::fix_refs)
+                .unwrap_or_default();
+            let config = match ci.load(ctx.probes.as_ref(), &ci.context) {
+                Ok(c) => c,
+                Err(e) => return super::CheckOutcome::errored(format!("the CI file: {e}")),
+            };
+            let mut daemons: Vec<(Daemon, Option<String>)> = Vec::new();
+            let mut problems = Vec::new();
+            for t in &targets {
+                let read = match t {
+                    DaemonTarget::Local { socket } => {
+                        crate::probe::docker::version_local(ctx.probes.as_ref(), socket)
+                            .await
+                            .map(|d| (d, Some(socket.clone())))
+                    }
+                    DaemonTarget::Host { host, socket } => {
+                        let prefix = if host.sudo { "sudo -n " } else { "" };
+                        crate::probe::docker::version_remote(
+                            ctx.probes.as_ref(),
+                            &host.name,
+                            host.destination(),
+                            prefix,
+                            socket,
+                        )
+                        .await
+                        .map(|d| (d, None))
+                    }
+                };
+                match read {
+                    Ok(d) => daemons.push(d),
+                    Err(e) => problems.push(ctx.redactor.redact(&e.to_string()).into_owned()),
+                }
+            }
+            let mut findings = Vec::new();
+            let mut analysed = 0usize;
+            for job in &config.jobs {
+                let hosts: Vec<Option<&(Daemon, Option<String>)>> = if daemons.is_empty() {
+                    vec![None]
+                } else {
+                    daemons.iter().map(Some).collect()
+                };
+                for host in hosts {
+                    let Some(skew) = analyse_job(job, host.map(|(d, _)| d)) else {
+                        continue;
+                    };
+                    analysed += 1;
+                    let Some(mut f) = finding(&skew, &fixes) else {
+                        continue;
+                    };
+                    // ask the daemon itself whether it refuses that version, for the verbatim answer
+                    let sent = match &skew.verdict {
+                        Verdict::TooOld { client, .. } | Verdict::TooNew { client, .. } => {
+                            client.clone()
+                        }
+                        Verdict::Ok { .. } => continue,
+                    };
+                    if skew.daemon.probed
+                        && let Some((_, Some(socket))) = host
+                        && let Ok(answer) =
+                            crate::probe::docker::try_api_local(ctx.probes.as_ref(), socket, &sent)
+                                .await
+                    {
+                        use crate::probe::docker::ApiAnswer;
+                        if let ApiAnswer::TooOld { message } | ApiAnswer::TooNew { message } =
+                            answer
+                        {
+                            f.evidence.push(Evidence {
+                                source: EvidenceSource::Probe {
+                                    request: format!("GET /v{sent}/version (unix socket {socket})"),
+                                },
+                                time: None,
+                                host: None,
+                                text: message,
+                                matched: None,
+                            });
+                        }
+                    }
+                    findings.push(f);
+                }
+            }
+            for f in &mut findings {
+                for e in &mut f.evidence {
+                    e.text = ctx.redactor.redact(&e.text).into_owned();
+                }
+            }
+            if !findings.is_empty() {
+                if !problems.is_empty()
+                    && let Some(first) = findings.first_mut()
+                {
+                    first
+                        .explanation
+                        .push_str(&format!("\nNot read: {}.", problems.join("; ")));
+                }
+                return super::runner_tags::outcome(findings);
+            }
+            if analysed > 0 {
+                return super::runner_tags::outcome(findings);
+            }
+            if !problems.is_empty() {
+                return super::CheckOutcome::errored(problems.join("; "));
+            }
+            super::CheckOutcome::without_findings(crate::model::CheckStatus::Skipped {
+                reason: "no job pairs a docker:<version> image with a known daemon (a dind service, or a runner host or --docker-socket to read /version from)".into(),
+            })
+        })
+    }
+}

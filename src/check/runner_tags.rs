@@ -1089,3 +1089,367 @@ mod tests {
         );
     }
 }
+
+/// Where the CI file is and what the model needs to evaluate it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiSource {
+    /// The `.gitlab-ci.yml` path as given.
+    pub file: std::path::PathBuf,
+    /// The repository root (local includes are relative to it).
+    pub root: std::path::PathBuf,
+    /// Project path, registry, default branch.
+    pub context: crate::parse::gitlab_ci::ProjectContext,
+}
+
+impl CiSource {
+    /// The name the model gives the main file: relative to the root when inside it.
+    #[must_use]
+    pub fn label(&self) -> String {
+        self.file
+            .strip_prefix(&self.root)
+            .unwrap_or(&self.file)
+            .display()
+            .to_string()
+    }
+
+    /// Read and evaluate the file (and its local includes) through the probes, so a recorded
+    /// run replays it.
+    ///
+    /// # Errors
+    /// The file cannot be read, or the model's located error.
+    pub fn load(
+        &self,
+        probes: &dyn crate::probe::Probes,
+        context: &crate::parse::gitlab_ci::ProjectContext,
+    ) -> Result<CiConfig, String> {
+        let read = |path: &std::path::Path| -> Result<String, String> {
+            let input = probes
+                .open_input(&path.display().to_string())
+                .map_err(|e| e.to_string())?;
+            let bytes = input.into_bytes().map_err(|e| e.to_string())?;
+            if bytes.len() > crate::parse::gitlab_ci::yaml::MAX_FILE_BYTES {
+                return Err(format!(
+                    "{} is {} bytes; CI files are read up to {} bytes",
+                    path.display(),
+                    bytes.len(),
+                    crate::parse::gitlab_ci::yaml::MAX_FILE_BYTES
+                ));
+            }
+            String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+        };
+        let text = read(&self.file)?;
+        let include = |p: &str| read(&self.root.join(p));
+        crate::parse::gitlab_ci::evaluate(&self.label(), &text, &include, context)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// GitLab as the inventory names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitlabTarget {
+    /// `external_url`.
+    pub url: String,
+    /// `group/project`.
+    pub project: String,
+    /// The environment variable holding the token.
+    pub token_env: String,
+}
+
+impl GitlabTarget {
+    /// The token, if its variable is set.
+    #[must_use]
+    pub fn token(&self) -> Option<crate::parse::dockercfg::Secret> {
+        std::env::var(&self.token_env)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(crate::parse::dockercfg::Secret::new)
+    }
+}
+
+/// `gitlab.runner-tags` bound to a project.
+pub struct RunnerTagsCheck {
+    /// The CI file, if any.
+    pub ci: Option<CiSource>,
+    /// GitLab, if configured.
+    pub gitlab: Option<GitlabTarget>,
+    /// An input holding the pasted stuck banner.
+    pub banner: Option<String>,
+}
+
+/// What the API said about the project, when it could be asked.
+struct Online {
+    runners: Vec<Runner>,
+    settings: RunnerSettings,
+    protected: Vec<String>,
+    pending: Vec<crate::probe::gitlab::PendingJob>,
+    default_branch: Option<String>,
+    request: String,
+    lint: Option<crate::probe::gitlab::Lint>,
+}
+
+async fn ask_gitlab(
+    probes: &dyn crate::probe::Probes,
+    g: &GitlabTarget,
+    token: crate::parse::dockercfg::Secret,
+) -> Result<Online, crate::probe::gitlab::GitlabError> {
+    let client = crate::probe::gitlab::GitlabClient::new(probes, &g.url, &g.project, Some(token));
+    let project = client.project().await?;
+    let runners = client.runners().await?;
+    let protected = client.protected_branches().await?;
+    let pending = client.pending_jobs().await?;
+    let default_branch = project.default_branch.clone();
+    // the lint API is optional (older GitLab, or a file that does not lint): it only confirms
+    let lint = client
+        .lint(default_branch.as_deref().unwrap_or("main"))
+        .await
+        .ok();
+    Ok(Online {
+        runners,
+        settings: RunnerSettings {
+            shared_runners_enabled: project.shared_runners_enabled,
+            group_runners_enabled: project.group_runners_enabled,
+        },
+        protected,
+        pending,
+        default_branch,
+        request: client.describe(&client.runners_path()),
+        lint,
+    })
+}
+
+impl super::Check for RunnerTagsCheck {
+    fn id(&self) -> CheckId {
+        CheckId(CHECK_ID.to_string())
+    }
+
+    fn target(&self) -> Target {
+        let name = self
+            .gitlab
+            .as_ref()
+            .map(|g| g.project.clone())
+            .or_else(|| self.ci.as_ref().map(CiSource::label))
+            .unwrap_or_else(|| "stuck job".to_string());
+        Target {
+            kind: TargetKind::Gitlab,
+            name,
+        }
+    }
+
+    fn run(&self, ctx: super::CheckContext) -> super::CheckFuture {
+        let ci = self.ci.clone();
+        let gitlab = self.gitlab.clone();
+        let banner_input = self.banner.clone();
+        Box::pin(async move {
+            let fixes = ctx
+                .classifier
+                .catalog()
+                .get(Class::RunnerTags)
+                .map(super::catalog::Signature::fix_refs)
+                .unwrap_or_default();
+            let mut problems: Vec<String> = Vec::new();
+            let online = match gitlab.as_ref().map(|g| (g, g.token())) {
+                Some((g, Some(token))) => match ask_gitlab(ctx.probes.as_ref(), g, token).await {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        problems.push(ctx.redactor.redact(&e.to_string()).into_owned());
+                        None
+                    }
+                },
+                Some((g, None)) => {
+                    problems.push(format!(
+                        "no GitLab token in ${} (runners not read)",
+                        g.token_env
+                    ));
+                    None
+                }
+                None => None,
+            };
+            let mut context = ci.as_ref().map(|c| c.context.clone()).unwrap_or_default();
+            if let Some(b) = online.as_ref().and_then(|o| o.default_branch.clone()) {
+                context.default_branch = b;
+            }
+            if let Some(o) = &online {
+                context.default_branch_protected =
+                    crate::probe::gitlab::is_protected(&context.default_branch, &o.protected);
+            }
+            let config = match &ci {
+                Some(source) => match source.load(ctx.probes.as_ref(), &context) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        problems.push(format!("the CI file: {e}"));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let banner_text = banner_input.as_ref().and_then(|name| {
+                ctx.probes
+                    .open_input(name)
+                    .ok()
+                    .and_then(|i| i.into_bytes().ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+            });
+            let banner = banner_text
+                .as_deref()
+                .and_then(crate::parse::banner::parse_stuck);
+            let sources = Sources {
+                ci_file: ci.as_ref().map(CiSource::label),
+                runners_request: online.as_ref().map(|o| o.request.clone()),
+                banner_input: banner_input.clone(),
+                banner_text: banner_text.as_ref().map(|t| {
+                    crate::parse::text::collapse_whitespace(t)
+                        .chars()
+                        .take(400)
+                        .collect()
+                }),
+            };
+            let mut findings = Vec::new();
+            if let Some(c) = &config {
+                findings.extend(literal_variable_findings(
+                    c,
+                    &sources.ci_file.clone().unwrap_or_default(),
+                ));
+            }
+            let now = chrono::Utc::now();
+            match &online {
+                Some(o) => {
+                    let mut demands: Vec<Demand> = Vec::new();
+                    for p in &o.pending {
+                        let model = config.as_ref().and_then(|c| c.job(&p.name));
+                        let protected = if p.tag {
+                            Tri::Unknown
+                        } else if crate::probe::gitlab::is_protected(&p.ref_name, &o.protected) {
+                            Tri::Yes
+                        } else {
+                            Tri::No
+                        };
+                        let mut d = model.map_or_else(
+                            || Demand {
+                                job: p.name.clone(),
+                                tags: Vec::new(),
+                                protected,
+                                ref_name: None,
+                                tags_origin: None,
+                                tag_locs: Vec::new(),
+                                tags_written_in: None,
+                                pending_id: None,
+                            },
+                            |j| {
+                                Demand::from_job(
+                                    j,
+                                    &context.default_branch,
+                                    context.default_branch_protected,
+                                )
+                            },
+                        );
+                        // the pending job's own tags are the truth; the model only says where they came from
+                        if d.tags != p.tag_list {
+                            d.tag_locs.clear();
+                            d.tags_origin = None;
+                        }
+                        d.tags.clone_from(&p.tag_list);
+                        d.protected = protected;
+                        d.ref_name = Some(p.ref_name.clone());
+                        d.pending_id = Some(p.id);
+                        demands.push(d);
+                    }
+                    if demands.is_empty()
+                        && let Some(c) = &config
+                    {
+                        demands.extend(
+                            c.jobs
+                                .iter()
+                                .filter(|j| {
+                                    j.runs_on.default_branch != Tri::No
+                                        || j.runs_on.unprotected_branch != Tri::No
+                                })
+                                .map(|j| {
+                                    Demand::from_job(
+                                        j,
+                                        &context.default_branch,
+                                        context.default_branch_protected,
+                                    )
+                                }),
+                        );
+                    }
+                    for d in &demands {
+                        let a = analyse(d, &o.runners, o.settings, now);
+                        findings.extend(finding(&a, &sources, &fixes));
+                    }
+                    if let (Some(lint), Some(c)) = (&o.lint, &config) {
+                        findings.extend(lint_disagreements(lint, c));
+                    }
+                }
+                None => {
+                    if let Some(b) = &banner {
+                        findings.push(offline_finding(b, config.as_ref(), &sources, &fixes));
+                    }
+                }
+            }
+            for f in &mut findings {
+                for e in &mut f.evidence {
+                    e.text = ctx.redactor.redact(&e.text).into_owned();
+                }
+            }
+            if findings.is_empty() {
+                if online.is_some() {
+                    return outcome(findings);
+                }
+                let why = if problems.is_empty() {
+                    "no runner data and no stuck banner: give [gitlab] url and project with a token in GITLAB_TOKEN, or the banner with --stuck-banner".to_string()
+                } else {
+                    problems.join("; ")
+                };
+                return if config.is_none() && ci.is_some() {
+                    super::CheckOutcome::errored(why)
+                } else {
+                    super::CheckOutcome::without_findings(CheckStatus::Skipped { reason: why })
+                };
+            }
+            if !problems.is_empty()
+                && let Some(first) = findings.first_mut()
+            {
+                first
+                    .explanation
+                    .push_str(&format!("\nNot read: {}.", problems.join("; ")));
+            }
+            outcome(findings)
+        })
+    }
+}
+
+/// Jobs whose effective tags in the model differ from GitLab's own lint (`include_jobs=true`).
+#[must_use]
+pub fn lint_disagreements(lint: &crate::probe::gitlab::Lint, config: &CiConfig) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for lj in &lint.jobs {
+        let Some(job) = config.job(&lj.name) else {
+            continue;
+        };
+        let mut ours = job.tag_values();
+        let mut theirs = lj.tag_list.clone();
+        ours.sort();
+        theirs.sort();
+        if ours != theirs {
+            out.push(Finding {
+                id: FindingId::derive(&[CHECK_ID, "lint", &job.name]),
+                check: CheckId(CHECK_ID.to_string()),
+                class: Class::RunnerTags,
+                severity: Severity::Warning,
+                target: job_target(&job.name),
+                subject: Subject { job: Some(job.name.clone()), tags: lj.tag_list.clone(), ..Subject::default() },
+                title: format!("Job {}: GitLab's lint gives tags {} where the local file gives {}", job.name, lj.tag_list.join(", "), job.tag_values().join(", ")),
+                explanation: "The checkout differs from the default branch GitLab linted, or an include pulldoctor does not follow (remote, project, template) sets the tags. GitLab's answer is the one runners see.".into(),
+                next_steps: vec!["Compare the checkout with the default branch (git fetch; git diff origin/HEAD -- .gitlab-ci.yml).".into()],
+                error_chain: Vec::new(),
+                evidence: Vec::new(),
+                count: 1,
+                first_seen: None,
+                last_seen: None,
+                confidence: Confidence::Confirmed,
+                fixes: Vec::new(),
+            });
+        }
+    }
+    out
+}
