@@ -1190,9 +1190,9 @@ struct Online {
 async fn ask_gitlab(
     probes: &dyn crate::probe::Probes,
     g: &GitlabTarget,
-    token: crate::parse::dockercfg::Secret,
+    token: Option<crate::parse::dockercfg::Secret>,
 ) -> Result<Online, crate::probe::gitlab::GitlabError> {
-    let client = crate::probe::gitlab::GitlabClient::new(probes, &g.url, &g.project, Some(token));
+    let client = crate::probe::gitlab::GitlabClient::new(probes, &g.url, &g.project, token);
     let project = client.project().await?;
     let runners = client.runners().await?;
     let protected = client.protected_branches().await?;
@@ -1247,20 +1247,29 @@ impl super::Check for RunnerTagsCheck {
                 .map(super::catalog::Signature::fix_refs)
                 .unwrap_or_default();
             let mut problems: Vec<String> = Vec::new();
+            // a token was given and GitLab could not be asked: the check did not run as asked
+            let mut failed_to_read = false;
             let online = match gitlab.as_ref().map(|g| (g, g.token())) {
-                Some((g, Some(token))) => match ask_gitlab(ctx.probes.as_ref(), g, token).await {
-                    Ok(o) => Some(o),
-                    Err(e) => {
-                        problems.push(ctx.redactor.redact(&e.to_string()).into_owned());
-                        None
+                // without a token GitLab is still asked: a replayed bundle answers, and a public
+                // instance may; a refusal then means "no token", not a failure
+                Some((g, token)) => {
+                    let has_token = token.is_some();
+                    match ask_gitlab(ctx.probes.as_ref(), g, token).await {
+                        Ok(o) => Some(o),
+                        Err(e) => {
+                            let e = ctx.redactor.redact(&e.to_string()).into_owned();
+                            if has_token {
+                                failed_to_read = true;
+                                problems.push(e);
+                            } else {
+                                problems.push(format!(
+                                    "no GitLab token in ${} (runners not read; without it: {e})",
+                                    g.token_env
+                                ));
+                            }
+                            None
+                        }
                     }
-                },
-                Some((g, None)) => {
-                    problems.push(format!(
-                        "no GitLab token in ${} (runners not read)",
-                        g.token_env
-                    ));
-                    None
                 }
                 None => None,
             };
@@ -1276,6 +1285,7 @@ impl super::Check for RunnerTagsCheck {
                 Some(source) => match source.load(ctx.probes.as_ref(), &context) {
                     Ok(c) => Some(c),
                     Err(e) => {
+                        failed_to_read = true;
                         problems.push(format!("the CI file: {e}"));
                         None
                     }
@@ -1342,12 +1352,19 @@ impl super::Check for RunnerTagsCheck {
                                 )
                             },
                         );
-                        // the pending job's own tags are the truth; the model only says where they came from
-                        if d.tags != p.tag_list {
+                        // the pending job's own tags are the truth (GitLab sorts them); the model
+                        // only says where they were written, when it agrees
+                        let same: bool = {
+                            let a: BTreeSet<&String> = d.tags.iter().collect();
+                            let b: BTreeSet<&String> = p.tag_list.iter().collect();
+                            a == b && d.tags.len() == p.tag_list.len()
+                        };
+                        if !same {
                             d.tag_locs.clear();
                             d.tags_origin = None;
+                            d.tags_written_in = None;
+                            d.tags.clone_from(&p.tag_list);
                         }
-                        d.tags.clone_from(&p.tag_list);
                         d.protected = protected;
                         d.ref_name = Some(p.ref_name.clone());
                         d.pending_id = Some(p.id);
@@ -1400,7 +1417,7 @@ impl super::Check for RunnerTagsCheck {
                 } else {
                     problems.join("; ")
                 };
-                return if config.is_none() && ci.is_some() {
+                return if failed_to_read {
                     super::CheckOutcome::errored(why)
                 } else {
                     super::CheckOutcome::without_findings(CheckStatus::Skipped { reason: why })
