@@ -490,6 +490,44 @@ mod tests {
         assert_eq!(smallest_working(d29_3.0, d29_3.1), Some("19.03"));
         assert_eq!(smallest_working(d2010.0, d2010.1), Some("19.03"));
     }
+
+    /// A job with a dind service talks to that daemon (its tag gives the version); its
+    /// DOCKER_MIN_API_VERSION counts from 25.0 on.
+    #[test]
+    fn dind_service_is_the_daemon() {
+        use crate::parse::gitlab_ci::{ProjectContext, evaluate_text};
+        let text = "a:\n  image: docker:24.0.5\n  services: [docker:29.1-dind]\n  script: [docker info]\nb:\n  image: docker:24.0.5\n  services:\n    - name: docker:29.1-dind\n      variables: {DOCKER_MIN_API_VERSION: \"1.24\"}\n  script: [docker info]\nc:\n  image: docker:stable\n  services: [docker:stable-dind]\n  script: [docker info]\n";
+        let cfg = evaluate_text(".gitlab-ci.yml", text, &ProjectContext::default()).unwrap();
+        let a = analyse_job(cfg.job("a").unwrap(), None).unwrap();
+        assert_eq!(
+            a.verdict,
+            Verdict::TooOld {
+                client: "1.43".into(),
+                min: "1.44".into()
+            }
+        );
+        assert!(!a.daemon.probed);
+        let f = finding(&a, &[]).unwrap();
+        assert_eq!(f.confidence, Confidence::Inferred);
+        assert_eq!(
+            f.evidence[0].source,
+            EvidenceSource::File {
+                path: ".gitlab-ci.yml".into(),
+                line: 3
+            }
+        );
+        let b = analyse_job(cfg.job("b").unwrap(), None).unwrap();
+        assert_eq!(b.verdict, Verdict::Ok { api: "1.43".into() });
+        let c = analyse_job(cfg.job("c").unwrap(), None).unwrap();
+        assert_eq!(c.verdict, Verdict::Ok { api: "1.40".into() });
+        assert!(
+            c.client
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("frozen at 19.03")
+        );
+    }
 }
 
 /// A daemon to read `/version` from.

@@ -256,4 +256,87 @@ mod tests {
         );
         assert!(parse_version("<html>", "x").is_err());
     }
+
+    /// Over SSH: a runner host without curl falls back to `docker version`'s JSON; a host where
+    /// both fail says why, per command.
+    #[test]
+    fn remote_fallback() {
+        use crate::probe::bundle::{Bundle, ProbeRecord, RecordedOutput};
+        let [curl, cli] = remote_commands(DEFAULT_SOCKET);
+        let out = |status: u32, stdout: &str, stderr: &str| {
+            Ok(RecordedOutput {
+                exit_status: Some(status),
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+                duration_ms: 1,
+            })
+        };
+        let mut bundle = Bundle::new();
+        bundle.probes = vec![
+            ProbeRecord::Exec {
+                host: "runner".into(),
+                command: curl.clone(),
+                result: out(127, "", "bash: curl: command not found"),
+            },
+            ProbeRecord::Exec {
+                host: "runner".into(),
+                command: cli.clone(),
+                result: out(
+                    0,
+                    "{\"Client\":{\"Version\":\"29.0.1\",\"ApiVersion\":\"1.52\"},\"Server\":{\"Version\":\"29.0.1\",\"ApiVersion\":\"1.52\",\"MinAPIVersion\":\"1.44\",\"Os\":\"linux\"}}\n",
+                    "",
+                ),
+            },
+            ProbeRecord::Exec {
+                host: "broken".into(),
+                command: curl,
+                result: out(7, "", "curl: (7) Couldn't connect to server"),
+            },
+            ProbeRecord::Exec {
+                host: "broken".into(),
+                command: cli,
+                result: out(
+                    1,
+                    "",
+                    "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+                ),
+            },
+        ];
+        let probes = crate::probe::ReplayProbes::new(bundle);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let d = rt
+            .block_on(version_remote(
+                &probes,
+                "runner",
+                "runner",
+                "",
+                DEFAULT_SOCKET,
+            ))
+            .unwrap();
+        assert_eq!(
+            (d.version.as_str(), d.min_api_version.as_str()),
+            ("29.0.1", "1.44")
+        );
+        assert!(
+            d.source.contains("docker version") && d.source.ends_with("on runner"),
+            "{}",
+            d.source
+        );
+        let e = rt
+            .block_on(version_remote(
+                &probes,
+                "broken",
+                "broken",
+                "",
+                DEFAULT_SOCKET,
+            ))
+            .unwrap_err();
+        assert!(
+            e.message.contains("Couldn't connect")
+                && e.message.contains("Is the docker daemon running?"),
+            "{e}"
+        );
+    }
 }
