@@ -419,10 +419,14 @@ fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
     use check::api_skew::{ApiSkewCheck, DaemonTarget};
     use check::runner_tags::{CiSource, GitlabTarget, RunnerTagsCheck};
     let repo_root = inv.and_then(|i| i.repo.as_ref()).map(|r| r.path.clone());
-    let ci_file = args
-        .ci_file
-        .clone()
-        .or_else(|| repo_root.as_ref().map(|r| r.join(".gitlab-ci.yml")));
+    // the inventory's checkout may have no CI file: then there is nothing to check (a replay
+    // answers from its bundle, so the disk is not asked)
+    let ci_file = args.ci_file.clone().or_else(|| {
+        repo_root
+            .as_ref()
+            .map(|r| r.join(".gitlab-ci.yml"))
+            .filter(|f| args.replay.is_some() || f.exists())
+    });
     let mut context = parse::gitlab_ci::ProjectContext::default();
     if let Some(inv) = inv {
         if let Some(p) = &inv.gitlab.project {
