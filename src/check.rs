@@ -19,6 +19,7 @@ pub mod classify;
 pub mod hops;
 pub mod logs;
 pub mod node_registry;
+pub mod registry;
 pub mod remote;
 
 use crate::model::CheckId;
