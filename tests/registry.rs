@@ -423,6 +423,34 @@ fn token_mode_verdicts_agree_with_real_pulls() {
         }
     }
 
+    // Record a run, replay it: the same findings, and no password in the bundle.
+    for secret in [&deploy, &outsider, &wrong] {
+        let bundle = reg.dir.path().join("run.bundle.json");
+        let b = bundle.display().to_string();
+        let recorded = doctor(&backend, Some(secret), &["--record", &b]);
+        let text = std::fs::read_to_string(&bundle).unwrap();
+        for pass in [
+            reg.deploy_pass.as_str(),
+            reg.outsider_pass.as_str(),
+            "not-the-password",
+        ] {
+            assert!(!text.contains(pass), "a password is in the bundle");
+        }
+        let out = common::run(
+            &["--headless", "--replay", &b],
+            b"",
+            &[("XDG_CONFIG_HOME", "/nonexistent")],
+        );
+        let replayed = common::report(&out);
+        assert_eq!(
+            recorded["findings"],
+            replayed["findings"],
+            "replay of {}",
+            secret.display()
+        );
+        assert_eq!(recorded["summary"], replayed["summary"]);
+    }
+
     // The realm: reachable here, and the healthy run reports it as such.
     let report = doctor(&backend, Some(&deploy), &[]);
     let realm = findings_of(&report, "registry.token-realm");
@@ -564,5 +592,135 @@ fn tls_registry_with_unknown_ca() {
                 .is_err_and(|e| e.contains("StatusNotFound") || e.contains(": not found")),
             "{with:?}"
         );
+    }
+}
+
+/// How a hostile registry misbehaves.
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// Accepts and never answers.
+    Silent,
+    /// Starts a response head and never ends it.
+    EndlessHeader,
+    /// 401 with a Bearer realm on itself, whose token answer is a 1 GB body.
+    HugeBody,
+    /// 401 with a `WWW-Authenticate` that cannot be parsed.
+    MalformedChallenge,
+    /// A realm that hands out a token that is not a JWT; the registry refuses it.
+    OpaqueToken,
+}
+
+/// Serve `mode` on a loopback port until the process ends (threads are detached).
+fn hostile(mode: Hostile) -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let plain =
+                    head.starts_with("GET") || head.starts_with("HEAD") || head.starts_with("POST");
+                let challenge = format!(
+                    "Bearer realm=\"http://127.0.0.1:{port}/jwt/auth\",service=\"container_registry\""
+                );
+                let _ = match mode {
+                    Hostile::Silent => {
+                        std::thread::sleep(Duration::from_secs(60));
+                        Ok(())
+                    }
+                    Hostile::EndlessHeader => {
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\n");
+                        let line = format!("X-Filler: {}\r\n", "a".repeat(1000));
+                        let mut r = Ok(());
+                        for _ in 0..100_000 {
+                            r = conn.write_all(line.as_bytes());
+                            if r.is_err() {
+                                break;
+                            }
+                        }
+                        r
+                    }
+                    Hostile::HugeBody if head.contains("/jwt/auth") => {
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{\"token\":\"");
+                        let chunk = vec![b'a'; 1 << 16];
+                        let mut r = Ok(());
+                        for _ in 0..(1_000_000_000 / (1 << 16)) {
+                            r = conn.write_all(&chunk);
+                            if r.is_err() {
+                                break;
+                            }
+                        }
+                        r
+                    }
+                    Hostile::MalformedChallenge if plain => conn.write_all(
+                        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1/jwt/auth,service=\r\nContent-Length: 0\r\n\r\n",
+                    ),
+                    Hostile::OpaqueToken if head.contains("/jwt/auth") && plain => {
+                        let body = r#"{"token":"opaque-not-a-jwt"}"#;
+                        conn.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes())
+                    }
+                    _ if plain => {
+                        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#;
+                        conn.write_all(format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes())
+                    }
+                    // a TLS ClientHello: answer like a plain-HTTP server does
+                    _ => conn.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                };
+            });
+        }
+    });
+    port
+}
+
+/// Hostile servers cannot hang or crash a run: each ends within the request deadline with a
+/// finding that says what went wrong.
+#[test]
+fn hostile_registries_end_with_a_finding() {
+    let modes = [
+        Hostile::Silent,
+        Hostile::EndlessHeader,
+        Hostile::HugeBody,
+        Hostile::MalformedChallenge,
+        Hostile::OpaqueToken,
+    ];
+    let runs: Vec<_> = modes
+        .iter()
+        .map(|&mode| {
+            std::thread::spawn(move || {
+                let port = hostile(mode);
+                let started = Instant::now();
+                let report = doctor(&format!("127.0.0.1:{port}/root/app:latest"), None, &[]);
+                (mode, started.elapsed(), report)
+            })
+        })
+        .collect();
+    for run in runs {
+        let (mode, took, report) = run.join().unwrap();
+        assert!(took < Duration::from_secs(30), "{mode:?} took {took:?}");
+        let findings: Vec<(String, String, String)> =
+            ["registry.scheme", "registry.token-realm", "registry.auth"]
+                .iter()
+                .flat_map(|c| findings_of(&report, c))
+                .filter(|(_, sev, _)| sev == "error" || sev == "warning")
+                .collect();
+        assert!(!findings.is_empty(), "{mode:?}: no finding: {report:#}");
+        let titles = findings
+            .iter()
+            .map(|f| f.2.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let expect = match mode {
+            Hostile::Silent => "does not answer",
+            Hostile::EndlessHeader => "no usable answer",
+            Hostile::HugeBody => "went wrong",
+            Hostile::MalformedChallenge => "does not describe",
+            Hostile::OpaqueToken => "refuses the token",
+        };
+        assert!(titles.contains(expect), "{mode:?}: {titles}");
+        assert_eq!(report["summary"]["exit_code"], 1, "{mode:?}");
     }
 }

@@ -297,10 +297,16 @@ fn scheme_findings(
     };
     match report {
         Err(e) => {
+            let stalled =
+                matches!(e, ProbeError::Net(n) if n.step == crate::probe::http::NetStep::Timeout);
             let mut f = new(
                 Class::OtherNetwork,
                 Severity::Error,
-                format!("Cannot reach the registry {addr} from here"),
+                if stalled {
+                    format!("The registry {addr} accepts connections but does not answer")
+                } else {
+                    format!("Cannot reach the registry {addr} from here")
+                },
             );
             f.explanation = format!(
                 "A TCP connection to {addr} from the machine pulldoctor runs on failed ({}). The \
@@ -561,16 +567,6 @@ async fn token_realm(
     };
     let (endpoint, _) = registry.endpoint(&report, &trust);
     let mut session = Session::new(probes.as_ref(), endpoint);
-    let (ping, challenges) = match session.ping().await {
-        Ok(p) => p,
-        Err(e) => {
-            return CheckOutcome::errored(format!(
-                "GET {}/v2/: {}",
-                session.endpoint.base,
-                probe_failure(&e)
-            ));
-        }
-    };
     let addr = registry.address.clone();
     let new = |class, severity, key: &str, title: String| {
         let mut f = Finding::new(
@@ -583,6 +579,26 @@ async fn token_realm(
         );
         f.subject.registry = Some(addr.clone());
         f
+    };
+    let (ping, challenges) = match session.ping().await {
+        Ok(p) => p,
+        Err(e) => {
+            // it answered the TLS probe, so the API itself is what fails
+            let mut f = new(
+                Class::OtherNetwork,
+                Severity::Error,
+                "api",
+                format!("The registry {addr} gives no usable answer to GET /v2/"),
+            );
+            f.explanation = format!(
+                "GET {}/v2/ failed: {}. Every client starts with this request (or a manifest \
+                 request that fails the same way), so nothing can be pulled.",
+                session.endpoint.base,
+                probe_failure(&e)
+            );
+            f.evidence = exchange_evidence(&session.exchanges);
+            return outcome(vec![f], &ctx);
+        }
     };
     if ping.status == 200 {
         let mut f = new(
@@ -1079,11 +1095,14 @@ async fn pull_auth(
     let first = match session.head_manifest(&name, &reference, None).await {
         Ok(r) => r,
         Err(e) => {
-            return CheckOutcome::errored(format!(
-                "HEAD {}/v2/{name}/manifests/{reference}: {}",
-                session.endpoint.base,
-                probe_failure(&e)
-            ));
+            // the registry answers but its API does not: registry.token-realm's finding says so
+            return CheckOutcome::without_findings(CheckStatus::Skipped {
+                reason: format!(
+                    "HEAD {}/v2/{name}/manifests/{reference} failed ({}); registry.token-realm reports the registry's API",
+                    session.endpoint.base,
+                    probe_failure(&e)
+                ),
+            });
         }
     };
     let notes: Vec<String> = secret_note.into_iter().chain(tls_note).collect();
@@ -1158,7 +1177,9 @@ async fn pull_auth(
         &new,
     ));
     if let AuthVerdict::Unreached(why) = &verdict {
-        return CheckOutcome::errored(format!("registry conversation for {image}: {why}"));
+        return CheckOutcome::without_findings(CheckStatus::Skipped {
+            reason: format!("the registry conversation for {image} broke off: {why}"),
+        });
     }
     outcome(findings, &ctx)
 }

@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bytes of a response body kept by default (registry answers are small; a flood is cut here).
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+/// Time a TCP connect may take before the address counts as silent.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A response head larger than this is refused (an endless header).
 const MAX_HEAD: usize = 64 << 10;
 
@@ -249,7 +251,7 @@ impl HttpClients {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("pulldoctor/", env!("CARGO_PKG_VERSION")));
         match trust {
             TlsTrust::System => {}
@@ -586,9 +588,26 @@ async fn handshake(
         .map_err(|e| fail(NetStep::Request, format!("'{server_name}': {e}")))?;
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
         .map_err(|e| fail(NetStep::Tls, e.to_string()))?;
-    let mut stream = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| fail(NetStep::Connect, e.to_string()))?;
+    // The connect has its own deadline, so a silent drop reads as such and not as a server
+    // that accepted and then said nothing.
+    let mut stream = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(fail(NetStep::Connect, e.to_string())),
+        Err(_) => {
+            return Err(fail(
+                NetStep::Connect,
+                format!(
+                    "no answer to the connection attempt within {} s (dropped?)",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+    };
     let mut first = true;
     let mut rbuf = vec![0u8; 16 * 1024];
     let verdict: Option<String> = loop {
