@@ -160,6 +160,7 @@ impl RegistryPlan {
         let mut out: Vec<std::sync::Arc<dyn Check>> = vec![
             std::sync::Arc::new(RegistryServes {
                 registry: target.clone(),
+                nodes_probe_it: !nodes.is_empty(),
             }),
             std::sync::Arc::new(TokenRealm {
                 registry: target.clone(),
@@ -245,6 +246,9 @@ fn outcome(mut findings: Vec<Finding>, ctx: &CheckContext) -> CheckOutcome {
 pub struct RegistryServes {
     /// The registry.
     pub registry: RegistryTarget,
+    /// Nodes probe it too: then a registry out of reach from here is not a finding (the
+    /// engineer's machine is often outside the nodes' network), only a reason to skip.
+    pub nodes_probe_it: bool,
 }
 
 const SCHEME_ID: &str = "registry.scheme";
@@ -260,12 +264,22 @@ impl Check for RegistryServes {
 
     fn run(&self, ctx: CheckContext) -> CheckFuture {
         let registry = self.registry.clone();
+        let nodes_probe = self.nodes_probe_it;
         Box::pin(async move {
             let trust = match registry.trust(ctx.probes.as_ref()) {
                 Ok(t) => t,
                 Err(e) => return CheckOutcome::errored(e),
             };
             let report = registry.inspect(ctx.probes.as_ref(), &trust).await;
+            if let (Err(e), true) = (&report, nodes_probe) {
+                return CheckOutcome::without_findings(CheckStatus::Skipped {
+                    reason: format!(
+                        "{} cannot be reached from here ({}); each node's registry.scheme probes it from the node",
+                        registry.address,
+                        probe_failure(e)
+                    ),
+                });
+            }
             let findings = scheme_findings(&registry, &report, chrono::Utc::now());
             outcome(findings, &ctx)
         })
@@ -549,24 +563,6 @@ async fn token_realm(
     ctx: CheckContext,
 ) -> CheckOutcome {
     let probes = ctx.probes.clone();
-    let trust = match registry.trust(probes.as_ref()) {
-        Ok(t) => t,
-        Err(e) => return CheckOutcome::errored(e),
-    };
-    let report = match registry.inspect(probes.as_ref(), &trust).await {
-        Ok(r) => r,
-        Err(e) => {
-            return CheckOutcome::without_findings(CheckStatus::Skipped {
-                reason: format!(
-                    "the registry {} cannot be reached from here ({}); registry.scheme reports it",
-                    registry.address,
-                    probe_failure(&e)
-                ),
-            });
-        }
-    };
-    let (endpoint, _) = registry.endpoint(&report, &trust);
-    let mut session = Session::new(probes.as_ref(), endpoint);
     let addr = registry.address.clone();
     let new = |class, severity, key: &str, title: String| {
         let mut f = Finding::new(
@@ -580,24 +576,68 @@ async fn token_realm(
         f.subject.registry = Some(addr.clone());
         f
     };
-    let (ping, challenges) = match session.ping().await {
-        Ok(p) => p,
+    let trust = match registry.trust(probes.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return CheckOutcome::errored(e),
+    };
+    // The challenge comes from here; when the registry cannot be reached from here (the
+    // engineer's machine is often outside the nodes' network), from a node.
+    let (here, not_here) = match registry.inspect(probes.as_ref(), &trust).await {
+        Ok(report) => (Some(report), None),
+        Err(e) if !nodes.is_empty() => (None, Some(probe_failure(&e))),
         Err(e) => {
-            // it answered the TLS probe, so the API itself is what fails
-            let mut f = new(
-                Class::OtherNetwork,
-                Severity::Error,
-                "api",
-                format!("The registry {addr} gives no usable answer to GET /v2/"),
-            );
-            f.explanation = format!(
-                "GET {}/v2/ failed: {}. Every client starts with this request (or a manifest \
-                 request that fails the same way), so nothing can be pulled.",
-                session.endpoint.base,
-                probe_failure(&e)
-            );
-            f.evidence = exchange_evidence(&session.exchanges);
-            return outcome(vec![f], &ctx);
+            return CheckOutcome::without_findings(CheckStatus::Skipped {
+                reason: format!(
+                    "the registry {addr} cannot be reached from here ({}); registry.scheme reports it",
+                    probe_failure(&e)
+                ),
+            });
+        }
+    };
+    let endpoint = match &here {
+        Some(report) => registry.endpoint(report, &trust).0,
+        None => Endpoint {
+            base: format!("http://{addr}"),
+            trust: TlsTrust::System,
+            timeout: REQUEST_TIMEOUT,
+        },
+    };
+    let mut session = Session::new(probes.as_ref(), endpoint);
+    let (ping, challenges, evidence) = if here.is_some() {
+        match session.ping().await {
+            Ok((p, c)) => (p, c, exchange_evidence(&session.exchanges)),
+            Err(e) => {
+                // it answered the TLS probe, so the API itself is what fails
+                let mut f = new(
+                    Class::OtherNetwork,
+                    Severity::Error,
+                    "api",
+                    format!("The registry {addr} gives no usable answer to GET /v2/"),
+                );
+                f.explanation = format!(
+                    "GET {}/v2/ failed: {}. Every client starts with this request (or a \
+                     manifest request that fails the same way), so nothing can be pulled.",
+                    session.endpoint.base,
+                    probe_failure(&e)
+                );
+                f.evidence = exchange_evidence(&session.exchanges);
+                return outcome(vec![f], &ctx);
+            }
+        }
+    } else {
+        match challenge_from_nodes(&registry, &nodes, probes.as_ref()).await {
+            Some((resp, ev)) => {
+                let c = crate::probe::registry::challenges(&resp);
+                (resp, c, vec![ev])
+            }
+            None => {
+                return CheckOutcome::without_findings(CheckStatus::Skipped {
+                    reason: format!(
+                        "the registry {addr} cannot be reached from here ({}) and no node got a plain-HTTP answer to GET /v2/ from it",
+                        not_here.unwrap_or_default()
+                    ),
+                });
+            }
         }
     };
     if ping.status == 200 {
@@ -610,7 +650,7 @@ async fn token_realm(
         f.explanation = format!(
             "GET /v2/ on {addr} answered 200: no authentication, so there is no token realm to reach."
         );
-        f.evidence = exchange_evidence(&session.exchanges);
+        f.evidence = evidence.clone();
         return outcome(vec![f], &ctx);
     }
     let bearer = challenges.iter().find(|c| c.is_bearer());
@@ -668,7 +708,7 @@ async fn token_realm(
         };
         let mut f = new(class, severity, "challenge", title);
         f.explanation = explanation;
-        f.evidence = exchange_evidence(&session.exchanges);
+        f.evidence = evidence.clone();
         return outcome(vec![f], &ctx);
     };
     let realm = challenge.realm().unwrap_or_default().to_string();
@@ -680,7 +720,7 @@ async fn token_realm(
             format!("The registry {addr} names a token realm nobody can use: '{realm}'"),
         );
         f.explanation = "The Bearer challenge's realm is not an absolute http(s) URL, so no client can ask it for a token. On GitLab the realm is external_url + /jwt/auth: external_url must be a full URL.".into();
-        f.evidence = exchange_evidence(&session.exchanges);
+        f.evidence = evidence.clone();
         return outcome(vec![f], &ctx);
     };
     let realm_addr = format!("{realm_host}:{realm_port}");
@@ -691,14 +731,25 @@ async fn token_realm(
         .to_string();
     let mut reach = Vec::new();
     let here_req = format!("GET {realm}?service={service}");
-    match session.fetch_token(challenge, "", None).await {
-        Ok(reply) => reach.push(RealmReach {
+    let from_here = if here.is_some() {
+        Some(session.fetch_token(challenge, "", None).await)
+    } else {
+        None
+    };
+    match from_here {
+        None => reach.push(RealmReach {
+            vantage: "here".into(),
+            reachable: None,
+            detail: "not tested: the registry itself is not reachable from here".into(),
+            request: here_req,
+        }),
+        Some(Ok(reply)) => reach.push(RealmReach {
             vantage: "here".into(),
             reachable: Some(true),
             detail: format!("answered {}", reply.response.status_text()),
             request: here_req,
         }),
-        Err(e) => reach.push(RealmReach {
+        Some(Err(e)) => reach.push(RealmReach {
             vantage: "here".into(),
             reachable: Some(false),
             detail: probe_failure(&e),
@@ -748,7 +799,7 @@ async fn token_realm(
             &realm,
             &realm_host,
             realm_port,
-            &session.exchanges,
+            evidence,
             &reach,
             &new,
         ),
@@ -756,19 +807,61 @@ async fn token_realm(
     )
 }
 
+/// `GET /v2/` in plain HTTP from a node (bash's `/dev/tcp`), for when the registry cannot be
+/// reached from here: the first node that gets an HTTP answer gives the challenge. An HTTPS
+/// registry gives none (its challenge then stays unknown and the check says so).
+async fn challenge_from_nodes(
+    registry: &RegistryTarget,
+    nodes: &[Host],
+    probes: &dyn Probes,
+) -> Option<(crate::probe::http::HttpResponse, Evidence)> {
+    let (host, port) = registry.host_port();
+    let host = host.trim_matches(['[', ']']);
+    // only a validated address is spliced into the shell text
+    if !super::hops::valid_host(host) {
+        return None;
+    }
+    let command = format!(
+        "timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port} && printf \"GET /v2/ HTTP/1.0\\r\\nHost: {host}:{port}\\r\\n\\r\\n\" >&3 && head -c 16384 <&3'"
+    );
+    for node in nodes {
+        let Ok(out) = probes.exec(&node.name, node.destination(), &command).await else {
+            continue;
+        };
+        if let Some(resp) = crate::probe::http::parse_response(&out.stdout) {
+            let head: String = String::from_utf8_lossy(&out.stdout)
+                .split("\r\n\r\n")
+                .next()
+                .unwrap_or("")
+                .replace("\r\n", "\n");
+            let evidence = Evidence {
+                source: EvidenceSource::Command {
+                    host: node.name.clone(),
+                    command: command.clone(),
+                },
+                time: None,
+                host: Some(node.name.clone()),
+                text: head,
+                matched: None,
+            };
+            return Some((resp, evidence));
+        }
+    }
+    None
+}
+
 fn realm_findings(
     registry: &RegistryTarget,
     realm: &str,
     realm_host: &str,
     realm_port: u16,
-    exchanges: &[Exchange],
+    mut evidence: Vec<Evidence>,
     reach: &[RealmReach],
     new: &dyn Fn(Class, Severity, &str, String) -> Finding,
 ) -> Vec<Finding> {
     let addr = &registry.address;
     let (reg_host, _) = registry.host_port();
     let realm_addr = format!("{realm_host}:{realm_port}");
-    let mut evidence = exchange_evidence(exchanges);
     for r in reach.iter().filter(|r| r.vantage != "here") {
         evidence.push(Evidence {
             source: EvidenceSource::Command {
@@ -798,7 +891,13 @@ fn realm_findings(
             format!(", so the nodes must reach {realm_addr} as well as the registry's own address")
         }
     );
-    if blocked.is_empty() {
+    let nodes_blocked: Vec<String> = blocked
+        .iter()
+        .filter(|r| r.vantage != "here")
+        .map(|r| r.vantage.clone())
+        .collect();
+    // Seen from the nodes, the path is what matters; "here" alone only decides without nodes.
+    if blocked.is_empty() || (nodes_blocked.is_empty() && node_count > 0) {
         let mut f = new(
             Class::None,
             Severity::Info,
@@ -835,19 +934,10 @@ fn realm_findings(
         return vec![f];
     }
     let names: Vec<&str> = blocked.iter().map(|r| r.vantage.as_str()).collect();
-    let nodes_blocked: Vec<String> = blocked
-        .iter()
-        .filter(|r| r.vantage != "here")
-        .map(|r| r.vantage.clone())
-        .collect();
     let only_here = nodes_blocked.is_empty();
     let mut f = new(
         Class::TokenRealmUnreachable,
-        if only_here && node_count > 0 {
-            Severity::Warning
-        } else {
-            Severity::Error
-        },
+        Severity::Error,
         "realm",
         format!(
             "The token realm {realm_addr} cannot be reached from {}",

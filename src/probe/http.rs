@@ -417,35 +417,16 @@ async fn unix_exchange(
             ));
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut header_slots = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Response::new(&mut header_slots);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let headers = parsed
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_ascii_lowercase(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect::<Vec<_>>();
-                break (parsed.code.unwrap_or(0), headers, len);
-            }
-            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+        match parse_head(&buf) {
+            Ok(Some(head)) => break head,
+            Ok(None) if buf.len() > MAX_HEAD => {
                 return Err(fail(
                     NetStep::Response,
                     format!("the response head is longer than {MAX_HEAD} bytes"),
                 ));
             }
-            Ok(httparse::Status::Partial) => {}
-            Err(e) => {
-                return Err(fail(
-                    NetStep::Response,
-                    format!("not an HTTP response: {e}"),
-                ));
-            }
+            Ok(None) => {}
+            Err(e) => return Err(fail(NetStep::Response, e)),
         }
     };
     let mut body = buf.split_off(body_start);
@@ -475,6 +456,43 @@ async fn unix_exchange(
         truncated = true;
     }
     Ok((status, headers, body, truncated))
+}
+
+/// A response head: status, headers (names lower-cased) and its length; `None` while incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, Vec<(String, String)>, usize)>, String> {
+    let mut header_slots = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut header_slots);
+    match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let headers = parsed
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            Ok(Some((parsed.code.unwrap_or(0), headers, len)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(format!("not an HTTP response: {e}")),
+    }
+}
+
+/// A whole HTTP response captured as bytes (a node's `/dev/tcp` GET): `None` if it is not one.
+#[must_use]
+pub fn parse_response(bytes: &[u8]) -> Option<HttpResponse> {
+    let (status, headers, len) = parse_head(bytes).ok()??;
+    let body = bytes.get(len..).unwrap_or_default();
+    Some(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(body).into_owned(),
+        body_truncated: false,
+        duration_ms: 0,
+    })
 }
 
 /// Join a chunked body (tolerating a cut-off end: what arrived is kept).
