@@ -363,6 +363,8 @@ impl HttpClients {
 }
 
 type RawResponse = (u16, Vec<(String, String)>, Vec<u8>, bool);
+/// Status, headers, and the head's length in bytes.
+type Head = (u16, Vec<(String, String)>, usize);
 
 /// HTTP/1.1 over a unix socket, `Connection: close`, read to the end or the cap.
 async fn unix_exchange(
@@ -459,7 +461,7 @@ async fn unix_exchange(
 }
 
 /// A response head: status, headers (names lower-cased) and its length; `None` while incomplete.
-fn parse_head(buf: &[u8]) -> Result<Option<(u16, Vec<(String, String)>, usize)>, String> {
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
     let mut header_slots = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Response::new(&mut header_slots);
     match parsed.parse(buf) {
