@@ -15,6 +15,7 @@ Examples:
   pulldoctor --headless --replay incident.bundle.json
   pulldoctor signatures --test --checks-dir ./my-checks
   pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
+  pulldoctor runbook --replay incident.bundle.json -o RUNBOOK.md
 
 Exit codes:
   0  nothing at or above --fail-on      2  usage or configuration error
@@ -168,6 +169,17 @@ pub enum Command {
     Signatures(SignaturesArgs),
     /// Write a commented example inventory (pulldoctor.toml) to start from.
     Init(InitArgs),
+    /// Write the post-incident runbook (Markdown): from a JSON report, a replayed bundle, or a
+    /// fresh run of the inventory's checks.
+    Runbook(RunbookArgs),
+}
+
+/// `runbook` options.
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    /// A JSON report written by `--headless` (instead of running the checks).
+    #[arg(long, value_name = "REPORT.json", conflicts_with = "replay")]
+    pub from: Option<PathBuf>,
 }
 
 /// `init` options.

@@ -46,6 +46,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Some(Command::Signatures(args)) => signatures(&catalog, &args),
         Some(Command::Init(args)) => init(&args),
+        Some(Command::Runbook(args)) => match &args.from {
+            Some(path) => runbook_from(path, &cli.run),
+            None => execute(catalog, &cli.run, "headless", Face::Runbook),
+        },
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
             let files = if args.files.is_empty() && run.replay.is_none() { vec!["-".to_string()] } else { args.files };
@@ -66,6 +70,32 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 enum Face {
     Json,
     Text,
+    Runbook,
+}
+
+/// `runbook --from REPORT.json`: the runbook of a report written earlier.
+fn runbook_from(path: &std::path::Path, args: &RunArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read report '{}': {e}", path.display())))?;
+    let report: report::Report = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "'{}' is not a pulldoctor JSON report (line {}, column {}: {})",
+            path.display(),
+            e.line(),
+            e.column(),
+            parse::json_error_category(&e)
+        ))
+    })?;
+    let redactor = redact::Redactor::from_env();
+    let rendered = redactor
+        .redact(&report::runbook::render(&report))
+        .into_owned();
+    match &args.output {
+        Some(out) => std::fs::write(out, rendered)
+            .with_context(|| format!("cannot write '{}'", out.display()))?,
+        None => print!("{rendered}"),
+    }
+    Ok(report::exit::OK)
 }
 
 /// What a run reads from: its probes, the recorder if recording, the text inputs, and the
@@ -220,6 +250,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         Face::Json => {
             serde_json::to_string_pretty(&report).context("cannot serialise the report")? + "\n"
         }
+        Face::Runbook => report::runbook::render(&report),
         Face::Text => {
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()
