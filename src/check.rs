@@ -20,6 +20,7 @@ pub mod classify;
 pub mod hops;
 pub mod logs;
 pub mod node_registry;
+pub mod registry;
 pub mod remote;
 pub mod runner_tags;
 

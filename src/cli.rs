@@ -15,6 +15,7 @@ Examples:
   pulldoctor --headless --replay incident.bundle.json
   pulldoctor signatures --test --checks-dir ./my-checks
   pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
+  pulldoctor runbook --replay incident.bundle.json -o RUNBOOK.md
 
 Exit codes:
   0  nothing at or above --fail-on      2  usage or configuration error
@@ -101,6 +102,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3600, global = true)]
     pub since: u64,
 
+    /// An image to check end to end against its registry: scheme, token realm, pull secret,
+    /// manifest (repeatable; adds to the inventory's `[registry] images`).
+    #[arg(long = "image", value_name = "IMAGE", global = true)]
+    pub images: Vec<String>,
+
+    /// The pull secret to try the images with (a Secret manifest, `kubectl get secret -o json`,
+    /// or a docker config.json).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub pull_secret: Option<String>,
+
+    /// A PEM file with the CA the nodes trust for the registry.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub registry_ca: Option<String>,
+
     /// Refuse every fix.
     #[arg(long, global = true)]
     pub read_only: bool,
@@ -169,6 +184,17 @@ pub enum Command {
     Signatures(SignaturesArgs),
     /// Write a commented example inventory (pulldoctor.toml) to start from.
     Init(InitArgs),
+    /// Write the post-incident runbook (Markdown): from a JSON report, a replayed bundle, or a
+    /// fresh run of the inventory's checks.
+    Runbook(RunbookArgs),
+}
+
+/// `runbook` options.
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    /// A JSON report written by `--headless` (instead of running the checks).
+    #[arg(long, value_name = "REPORT.json", conflicts_with = "replay")]
+    pub from: Option<PathBuf>,
 }
 
 /// `init` options.

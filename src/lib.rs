@@ -46,6 +46,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Some(Command::Signatures(args)) => signatures(&catalog, &args),
         Some(Command::Init(args)) => init(&args),
+        Some(Command::Runbook(args)) => match &args.from {
+            Some(path) => runbook_from(path, &cli.run),
+            None => execute(catalog, &cli.run, "headless", Face::Runbook),
+        },
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
             let files = if args.files.is_empty() && run.replay.is_none() { vec!["-".to_string()] } else { args.files };
@@ -66,6 +70,32 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 enum Face {
     Json,
     Text,
+    Runbook,
+}
+
+/// `runbook --from REPORT.json`: the runbook of a report written earlier.
+fn runbook_from(path: &std::path::Path, args: &RunArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read report '{}': {e}", path.display())))?;
+    let report: report::Report = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "'{}' is not a pulldoctor JSON report (line {}, column {}: {})",
+            path.display(),
+            e.line(),
+            e.column(),
+            parse::json_error_category(&e)
+        ))
+    })?;
+    let redactor = redact::Redactor::from_env();
+    let rendered = redactor
+        .redact(&report::runbook::render(&report))
+        .into_owned();
+    match &args.output {
+        Some(out) => std::fs::write(out, rendered)
+            .with_context(|| format!("cannot write '{}'", out.display()))?,
+        None => print!("{rendered}"),
+    }
+    Ok(report::exit::OK)
 }
 
 /// What a run reads from: its probes, the recorder if recording, the text inputs, and the
@@ -75,12 +105,15 @@ type RunSources = (
     Option<Arc<RecordingProbes>>,
     Vec<String>,
     Option<(Inventory, String)>,
+    Option<check::registry::RegistryPlan>,
 );
 
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
     let mut redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
-    let (probes, recorder, inputs, inventory): RunSources = if let Some(path) = &args.replay {
+    let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(path) =
+        &args.replay
+    {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
         let bundle = Bundle::from_json(&text)
@@ -94,7 +127,14 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             )),
             None => None,
         };
-        (Arc::new(ReplayProbes::new(bundle)), None, inputs, inventory)
+        let registry = bundle.registry.clone();
+        (
+            Arc::new(ReplayProbes::new(bundle)),
+            None,
+            inputs,
+            inventory,
+            registry,
+        )
     } else {
         let inputs: Vec<String> = args
             .logs
@@ -125,14 +165,28 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             || inventory
                 .as_ref()
                 .is_some_and(|(inv, _)| inv.repo.is_some() || inv.gitlab.project.is_some());
+        // The registry checks run in a headless run, from the inventory and the command line.
+        let registry = if mode == "headless" {
+            check::registry::RegistryPlan::merge(
+                inventory
+                    .as_ref()
+                    .and_then(|(inv, _)| inv.registry.as_ref()),
+                &args.images,
+                args.pull_secret.as_deref(),
+                args.registry_ca.as_deref(),
+            )
+        } else {
+            None
+        };
         if inputs.is_empty()
+            && registry.is_none()
             && !ci_planned
             && inventory
                 .as_ref()
                 .is_none_or(|(inv, _)| inv.hosts.is_empty())
         {
             return Err(UsageError(
-                    "no input: give --log, --events or --job-log, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
+                    "no input: give --log, --events or --job-log, --image, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
                 )
                 .into());
         }
@@ -148,9 +202,16 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
                 if let Some((_, text)) = &inventory {
                     rec.set_inventory(redactor.redact(text).into_owned());
                 }
-                (rec.clone() as Arc<dyn Probes>, Some(rec), inputs, inventory)
+                rec.set_registry(registry.clone());
+                (
+                    rec.clone() as Arc<dyn Probes>,
+                    Some(rec),
+                    inputs,
+                    inventory,
+                    registry,
+                )
             }
-            None => (live, None, inputs, inventory),
+            None => (live, None, inputs, inventory, registry),
         }
     };
     let mut plan: Vec<Arc<dyn Check>> = inputs
@@ -159,6 +220,13 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         .collect();
     if let Some((inv, _)) = &inventory {
         plan.extend(plan_inventory(inv, args));
+    }
+    if let Some(registry) = &registry {
+        let nodes: Vec<inventory::Host> = inventory
+            .as_ref()
+            .map(|(inv, _)| inv.hosts_with(inventory::Role::Node).cloned().collect())
+            .unwrap_or_default();
+        plan.extend(registry.checks(&nodes));
     }
     plan.extend(plan_ci(inventory.as_ref().map(|(inv, _)| inv), args));
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
@@ -195,6 +263,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         Face::Json => {
             serde_json::to_string_pretty(&report).context("cannot serialise the report")? + "\n"
         }
+        Face::Runbook => report::runbook::render(&report),
         Face::Text => {
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()
