@@ -6,7 +6,7 @@
 
 use super::yaml::{Loc, Node, Value};
 use super::{CiError, ROOT_KEYWORDS};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// GitLab's `MAX_NESTING_LEVELS` for `extends` and for nested `!reference`s.
 pub const MAX_NESTING: usize = 10;
@@ -22,12 +22,18 @@ pub fn deep_merge(base: Node, over: Node) -> Node {
     }
     match (base.value, over.value) {
         (Value::Map(mut b), Value::Map(o)) => {
+            let mut at: HashMap<String, usize> = b
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
             for (k, v) in o {
-                if let Some(slot) = b.iter_mut().find(|(bk, _)| *bk == k) {
+                if let Some(&i) = at.get(&k) {
                     let old =
-                        std::mem::replace(&mut slot.1, Node::new(Value::Null, Loc::default()));
-                    slot.1 = deep_merge(old, v);
+                        std::mem::replace(&mut b[i].1, Node::new(Value::Null, Loc::default()));
+                    b[i].1 = deep_merge(old, v);
                 } else {
+                    at.insert(k.clone(), b.len());
                     b.push((k, v));
                 }
             }
@@ -63,18 +69,32 @@ pub fn is_job_key(key: &str) -> bool {
     !ROOT_KEYWORDS.contains(&key)
 }
 
+/// Top-level entries by name (keys are unique after loading), so lookups stay constant-time in
+/// a file with thousands of jobs.
+pub struct Index<'a>(HashMap<&'a str, &'a Node>);
+
+impl<'a> Index<'a> {
+    /// Index these entries (the last of duplicates wins, as in the loader).
+    #[must_use]
+    pub fn new(entries: &'a [(String, Node)]) -> Self {
+        Index(entries.iter().map(|(k, v)| (k.as_str(), v)).collect())
+    }
+
+    /// The entry called `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&'a Node> {
+        self.0.get(name).copied()
+    }
+}
+
 struct Resolver<'a> {
-    entries: &'a [(String, Node)],
+    index: Index<'a>,
     done: BTreeMap<String, Node>,
 }
 
 impl Resolver<'_> {
     fn raw(&self, name: &str) -> Option<&Node> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+        self.index.get(name)
     }
 
     fn extend(&mut self, name: &str, stack: &mut Vec<String>) -> Result<Node, CiError> {
@@ -160,7 +180,7 @@ impl Resolver<'_> {
 /// [`MAX_NESTING`], or a `!reference` that cannot be found, each located.
 pub fn resolve(entries: &[(String, Node)]) -> Result<Vec<(String, Node)>, CiError> {
     let mut resolver = Resolver {
-        entries,
+        index: Index::new(entries),
         done: BTreeMap::new(),
     };
     let mut extended: Vec<(String, Node)> = Vec::new();
@@ -174,8 +194,9 @@ pub fn resolve(entries: &[(String, Node)]) -> Result<Vec<(String, Node)>, CiErro
     }
     let mut budget = MAX_REFERENCE_EXPANSIONS;
     let mut out = Vec::with_capacity(extended.len());
+    let index = Index::new(&extended);
     for (key, node) in &extended {
-        out.push((key.clone(), references(node, &extended, 0, &mut budget)?));
+        out.push((key.clone(), references(node, &index, 0, &mut budget)?));
     }
     Ok(out)
 }
@@ -183,7 +204,7 @@ pub fn resolve(entries: &[(String, Node)]) -> Result<Vec<(String, Node)>, CiErro
 /// Replace every `!reference [a, b, …]` in `node` by what it points to (itself resolved).
 fn references(
     node: &Node,
-    config: &[(String, Node)],
+    config: &Index<'_>,
     depth: usize,
     budget: &mut usize,
 ) -> Result<Node, CiError> {
@@ -211,13 +232,7 @@ fn references(
         let mut parts = path.iter();
         let found = parts
             .next()
-            .and_then(|first| {
-                config
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == first)
-                    .map(|(_, v)| v)
-            })
+            .and_then(|first| config.get(first))
             .and_then(|mut cur| {
                 for part in parts {
                     // a list is indexed by number (`!reference [.services, 0]`)
@@ -263,16 +278,12 @@ fn references(
 
 /// Which job (the job itself or one it extends, nearest winning as in the merge) writes `key`.
 #[must_use]
-pub fn origin_of(entries: &[(String, Node)], name: &str, key: &str) -> Option<String> {
-    fn walk(entries: &[(String, Node)], name: &str, key: &str, depth: usize) -> Option<String> {
+pub fn origin_of(entries: &Index<'_>, name: &str, key: &str) -> Option<String> {
+    fn walk(entries: &Index<'_>, name: &str, key: &str, depth: usize) -> Option<String> {
         if depth > MAX_NESTING {
             return None;
         }
-        let node = entries
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)?;
+        let node = entries.get(name)?;
         if node.get(key).is_some() {
             return Some(name.to_string());
         }
@@ -286,14 +297,14 @@ pub fn origin_of(entries: &[(String, Node)], name: &str, key: &str) -> Option<St
 
 /// The `extends` chain of a job, nearest first, each name once.
 #[must_use]
-pub fn chain(entries: &[(String, Node)], name: &str) -> Vec<String> {
+pub fn chain(entries: &Index<'_>, name: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut queue: Vec<(String, usize)> = vec![(name.to_string(), 0)];
     while let Some((n, depth)) = queue.pop() {
         if depth > MAX_NESTING {
             continue;
         }
-        let Some(node) = entries.iter().rev().find(|(k, _)| *k == n).map(|(_, v)| v) else {
+        let Some(node) = entries.get(&n) else {
             continue;
         };
         for p in parents(node).into_iter().rev() {

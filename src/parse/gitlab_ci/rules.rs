@@ -3,7 +3,7 @@
 //! `workflow:rules`, `only/except` and `rules:` evaluated for a push to the default branch and
 //! to an unprotected branch.
 
-use super::extend::{chain, is_job_key, origin_of};
+use super::extend::{Index, chain, is_job_key, origin_of};
 use super::yaml::{Loc, Node, Value};
 use super::{CiError, DEFAULT_KEYS, ImageRef, Job, Note, Origin, ProjectContext, RunsOn, Tag, Tri};
 use regex::Regex;
@@ -187,7 +187,9 @@ pub fn build_jobs(
     ctx: &ProjectContext,
     notes: &mut Vec<Note>,
 ) -> Result<Vec<Job>, CiError> {
-    let get = |k: &str| resolved.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v);
+    let index = Index::new(entries);
+    let resolved_index = Index::new(resolved);
+    let get = |k: &str| resolved_index.get(k);
     let default = get("default");
     let global_vars = variables_of(get("variables"));
     let predefined = ctx.predefined();
@@ -227,7 +229,7 @@ pub fn build_jobs(
         }
         let inherited = |key: &str| -> Option<(Node, Origin)> {
             if let Some(n) = node.get(key) {
-                let origin = match origin_of(entries, name, key) {
+                let origin = match origin_of(&index, name, key) {
                     Some(o) if o == *name => Origin::Job,
                     Some(o) => Origin::Extends { from: o },
                     None => Origin::Job,
@@ -332,7 +334,7 @@ pub fn build_jobs(
             image_origin,
             services,
             services_origin,
-            extends: chain(entries, name),
+            extends: chain(&index, name),
             variables: vars,
             script,
             runs_on,

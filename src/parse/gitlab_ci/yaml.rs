@@ -185,6 +185,7 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
         let mut entries: Vec<(String, Node)> = Vec::new();
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         while let Some(key) = map.next_key::<RawValue>()? {
             let key = match key.0 {
                 Value::Str(s) => s,
@@ -200,9 +201,10 @@ impl<'de> Visitor<'de> for RawVisitor {
             };
             let value = map.next_value::<NodeDe>()?.0;
             // GitLab's loader keeps the last of duplicate keys
-            if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key) {
-                slot.1 = value;
+            if let Some(&i) = at.get(&key) {
+                entries[i].1 = value;
             } else {
+                at.insert(key.clone(), entries.len());
                 entries.push((key, value));
             }
         }
@@ -273,14 +275,23 @@ pub fn parse_part(text: &str, file: &str, line_offset: u64) -> Result<Node, Yaml
     }
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
-    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
-    options.alias_limits.max_total_replayed_events = 25_000;
+    // duplicates reach the visitor, which keeps the last (GitLab's loader does the same)
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    // what aliases may add grows with the file: a legitimate file repeats an anchor a few times
+    // per job, a bomb multiplies it; a small bomb is refused in milliseconds, a 2 MB file gets
+    // room for its own size again
+    options.alias_limits.max_total_replayed_events = (text.len() / 8).max(25_000);
     options.alias_limits.max_replay_stack_depth = 32;
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = 300_000;
-    budget.max_nodes = 300_000;
+    budget.max_events = 1_000_000;
+    budget.max_nodes = 1_000_000;
     budget.max_depth = 100;
     budget.max_total_scalar_bytes = 16 * 1024 * 1024;
+    // one `<<` per job is common; a 2 MB file cannot hold many more than this
+    budget.max_merge_keys = 200_000;
+    // one anchor merged into every job is the common shape, not a bomb; the replay limit above
+    // is what bounds expansion
+    budget.alias_anchor_ratio_multiplier = usize::MAX;
     options.budget = Some(budget);
     let parsed: Result<Option<NodeDe>, _> = serde_saphyr::from_str_with_options(text, options);
     match parsed {
