@@ -16,6 +16,7 @@ Examples:
   pulldoctor signatures --test --checks-dir ./my-checks
   pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
   pulldoctor runbook --replay incident.bundle.json -o RUNBOOK.md
+  pulldoctor fix --dry-run                         show what would be fixed, change nothing
 
 Exit codes:
   0  nothing at or above --fail-on      2  usage or configuration error
@@ -172,6 +173,25 @@ pub enum Command {
     /// Write the post-incident runbook (Markdown): from a JSON report, a replayed bundle, or a
     /// fresh run of the inventory's checks.
     Runbook(RunbookArgs),
+    /// Plan the fixes the inventory's hosts need, show them, and apply them after confirmation:
+    /// backup, write, verify by re-running the check, roll back on failure, audit.
+    Fix(FixArgs),
+}
+
+/// `fix` options.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// Only these findings (ids from the report) or hosts (inventory names).
+    #[arg(value_name = "FINDING_ID|HOST")]
+    pub only: Vec<String>,
+
+    /// Apply without asking (a terminal asks; anything else needs --yes).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Show the plans and stop.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 /// `runbook` options.

@@ -11,6 +11,7 @@
 pub mod check;
 pub mod cli;
 pub mod engine;
+pub mod fix;
 pub mod inventory;
 pub mod model;
 pub mod parse;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Some(Command::Signatures(args)) => signatures(&catalog, &args),
         Some(Command::Init(args)) => init(&args),
+        Some(Command::Fix(args)) => fix_command(catalog, &args, &cli.run),
         Some(Command::Runbook(args)) => match &args.from {
             Some(path) => runbook_from(path, &cli.run),
             None => execute(catalog, &cli.run, "headless", Face::Runbook),
@@ -71,6 +73,125 @@ enum Face {
     Json,
     Text,
     Runbook,
+}
+
+/// `fix`: plan from fresh facts, show, confirm, apply host by host, verify, roll back, audit.
+fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::Result<u8> {
+    use std::io::Write as _;
+    if run.read_only {
+        return Err(UsageError("--read-only: every fix is refused".to_string()).into());
+    }
+    if run.replay.is_some() {
+        return Err(
+            UsageError("a replay changes nothing: fix needs live hosts".to_string()).into(),
+        );
+    }
+    let Some((inv, _)) = load_inventory(run)? else {
+        return Err(
+            UsageError("fix needs an inventory (pulldoctor init writes one)".to_string()).into(),
+        );
+    };
+    let Some(registry) = inv.registry.as_ref().map(|r| r.address.clone()) else {
+        return Err(UsageError("fix needs [registry] in the inventory".to_string()).into());
+    };
+    let redactor = Arc::new(redact::Redactor::from_env());
+    let probes: Arc<dyn Probes> = Arc::new(LiveProbes::new(Some(ssh_pool(&inv, run)?)));
+    let nodes: Vec<inventory::Host> = inv
+        .hosts_with(inventory::Role::Node)
+        .filter(|h| {
+            args.only.is_empty()
+                || args.only.iter().any(|o| {
+                    *o == h.name
+                        || *o
+                            == model::FindingId::derive(&[
+                                check::node_registry::CHECK_ID,
+                                model::Class::HttpVsHttps.id(),
+                                "node",
+                                &h.name,
+                                &registry,
+                            ])
+                            .0
+                })
+        })
+        .cloned()
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
+    let ctx = CheckContext {
+        probes: probes.clone(),
+        classifier,
+        redactor: redactor.clone(),
+        workers: 1,
+    };
+    runtime.block_on(async {
+        // plan every node at once, from what each shows now
+        let mut set = tokio::task::JoinSet::new();
+        for node in nodes {
+            let (probes, registry) = (probes.clone(), registry.clone());
+            set.spawn(async move {
+                let planned = fix::plans::node_hosts_toml(probes.as_ref(), &node, &registry).await;
+                (node, planned)
+            });
+        }
+        let mut plans = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((node, planned)) = joined else {
+                continue;
+            };
+            match planned {
+                Ok(Some(p)) => plans.push((node, p)),
+                Ok(None) => {}
+                Err(e) => eprintln!("{}: cannot plan: {}", node.name, redactor.redact(&e)),
+            }
+        }
+        plans.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        if plans.is_empty() {
+            println!(
+                "Nothing to fix: every node's containerd already speaks what {registry} speaks."
+            );
+            return Ok(report::exit::OK);
+        }
+        for (_, p) in &plans {
+            print!("{}", redactor.redact(&fix::render_plan(p)));
+        }
+        if args.dry_run {
+            println!("Dry run: nothing was changed.");
+            return Ok(report::exit::OK);
+        }
+        if !args.yes {
+            if !std::io::stdin().is_terminal() {
+                return Err(UsageError(
+                    "not confirmed: run in a terminal to answer, or pass --yes".to_string(),
+                )
+                .into());
+            }
+            print!("Apply {} fix(es)? [y/N] ", plans.len());
+            let _ = std::io::stdout().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                println!("Nothing was changed.");
+                return Ok(report::exit::OK);
+            }
+        }
+        let mut failed = 0;
+        for (node, planned) in &plans {
+            let verdict = fix::apply_and_verify(&ctx, node, &registry, &planned.plan).await;
+            println!("{}: {}", node.name, redactor.redact(&verdict.summary()));
+            if !verdict.verified {
+                failed += 1;
+            }
+        }
+        println!("Audit log: {}", fix::audit::path().display());
+        Ok(if failed == 0 {
+            report::exit::OK
+        } else {
+            report::exit::FINDINGS
+        })
+    })
 }
 
 /// `runbook --from REPORT.json`: the runbook of a report written earlier.
