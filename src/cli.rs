@@ -200,6 +200,11 @@ pub struct RunbookArgs {
     /// A JSON report written by `--headless` (instead of running the checks).
     #[arg(long, value_name = "REPORT.json", conflicts_with = "replay")]
     pub from: Option<PathBuf>,
+
+    /// The fix audit log to read applied fixes from (default: the state directory's
+    /// audit.jsonl, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
 }
 
 /// `init` options.

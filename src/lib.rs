@@ -49,8 +49,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Init(args)) => init(&args),
         Some(Command::Fix(args)) => fix_command(catalog, &args, &cli.run),
         Some(Command::Runbook(args)) => match &args.from {
-            Some(path) => runbook_from(path, &cli.run),
-            None => execute(catalog, &cli.run, "headless", Face::Runbook),
+            Some(path) => runbook_from(path, args.audit.as_deref(), &cli.run),
+            None => execute(
+                catalog,
+                &cli.run,
+                "headless",
+                Face::Runbook(args.audit.clone()),
+            ),
         },
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
@@ -68,11 +73,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// How a run presents its report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Face {
     Json,
     Text,
-    Runbook,
+    /// With the audit log to read, if given.
+    Runbook(Option<std::path::PathBuf>),
 }
 
 /// `fix`: plan from fresh facts, show, confirm, apply host by host, verify, roll back, audit.
@@ -195,7 +201,25 @@ fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::
 }
 
 /// `runbook --from REPORT.json`: the runbook of a report written earlier.
-fn runbook_from(path: &std::path::Path, args: &RunArgs) -> anyhow::Result<u8> {
+/// The audit log's entries since the report's run began: the given file (which must be readable),
+/// else the default one if it exists.
+fn read_audit(
+    path: Option<&std::path::Path>,
+    report: &report::Report,
+) -> anyhow::Result<Vec<fix::audit::Record>> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| UsageError(format!("cannot read audit log '{}': {e}", p.display())))?,
+        None => std::fs::read_to_string(fix::audit::path()).unwrap_or_default(),
+    };
+    Ok(fix::audit::read_since(&text, &report.run.started_at))
+}
+
+fn runbook_from(
+    path: &std::path::Path,
+    audit: Option<&std::path::Path>,
+    args: &RunArgs,
+) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read report '{}': {e}", path.display())))?;
     let report: report::Report = serde_json::from_str(&text).map_err(|e| {
@@ -209,7 +233,10 @@ fn runbook_from(path: &std::path::Path, args: &RunArgs) -> anyhow::Result<u8> {
     })?;
     let redactor = redact::Redactor::from_env();
     let rendered = redactor
-        .redact(&report::runbook::render(&report))
+        .redact(&report::runbook::render_with(
+            &report,
+            &read_audit(audit, &report)?,
+        ))
         .into_owned();
     match &args.output {
         Some(out) => std::fs::write(out, rendered)
@@ -371,7 +398,9 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         Face::Json => {
             serde_json::to_string_pretty(&report).context("cannot serialise the report")? + "\n"
         }
-        Face::Runbook => report::runbook::render(&report),
+        Face::Runbook(audit) => {
+            report::runbook::render_with(&report, &read_audit(audit.as_deref(), &report)?)
+        }
         Face::Text => {
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()

@@ -103,6 +103,18 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
     );
     assert!(!pull(&lab).status.success(), "nothing may have changed");
 
+    // the report of the broken state, for the runbook afterwards
+    let broken = lab.cmd(&[
+        "exec",
+        "gitlabvm",
+        env!("CARGO_BIN_EXE_pulldoctor"),
+        "--headless",
+        "--config",
+        inv.to_str().unwrap(),
+    ]);
+    let report_path = lab.state.join("broken-report.json");
+    std::fs::write(&report_path, &broken.stdout).unwrap();
+
     // applied, verified, and the real pull works
     let fixed = doctor(&lab, &inv, &["--yes"], &[]);
     assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
@@ -123,6 +135,22 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
         "{audit}"
     );
     assert!(!audit.contains(PASS));
+
+    // the runbook of the broken run shows the fix as applied and verified, from the audit log
+    let runbook = common::run(
+        &[
+            "runbook",
+            "--from",
+            report_path.to_str().unwrap(),
+            "--audit",
+            lab.state.join("pd-state/audit.jsonl").to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    let md = String::from_utf8_lossy(&runbook.stdout);
+    assert!(md.contains("fixed and verified on k8snode"), "{md}");
+    assert!(md.contains("### Applied (problem"), "{md}");
 
     // idempotent
     let again = doctor(&lab, &inv, &["--yes"], &[]);

@@ -2,7 +2,7 @@
 //! the file digests before and after, and how verification ended. No secret is ever written:
 //! steps carry paths and digests, not contents, and the whole line goes through the redactor.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -70,4 +70,46 @@ pub fn append(entry: &Entry<'_>, redactor: &crate::redact::Redactor) -> std::io:
         .append(true)
         .open(&p)?;
     writeln!(f, "{line}")
+}
+
+/// An entry read back (for the runbook).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Record {
+    /// RFC 3339.
+    pub time: String,
+    /// Who.
+    pub user: String,
+    /// The fix plan id.
+    pub fix: String,
+    /// The host.
+    pub host: String,
+    /// The step.
+    pub step: String,
+    /// SHA-256 before.
+    #[serde(default)]
+    pub before: Option<String>,
+    /// SHA-256 after.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// How it ended.
+    pub outcome: String,
+    /// Details.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// Read the audit log's entries from `since` (RFC 3339) on; lines that are not entries are
+/// skipped (the log is append-only and may have been written by other versions).
+#[must_use]
+pub fn read_since(text: &str, since: &str) -> Vec<Record> {
+    let since = chrono::DateTime::parse_from_rfc3339(since).ok();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+        .filter(
+            |r| match (since, chrono::DateTime::parse_from_rfc3339(&r.time).ok()) {
+                (Some(s), Some(t)) => t >= s,
+                _ => true,
+            },
+        )
+        .collect()
 }
