@@ -38,8 +38,7 @@ fn status(f: &Finding, audit: &[AuditRecord]) -> String {
         .map(|h| {
             let last = entries
                 .iter()
-                .filter(|r| r.host == *h && (r.step == "verify" || r.outcome == "rolled back"))
-                .last();
+                .rfind(|r| r.host == *h && (r.step == "verify" || r.outcome == "rolled back"));
             match last {
                 Some(r) if r.outcome == "verified" => {
                     format!("fixed and verified on {h} ({})", r.time)
@@ -546,8 +545,7 @@ fn remains_open(out: &mut String, report: &Report, problems: &[&Finding]) {
     let _ = writeln!(out, "## What remains open\n");
     let mut items: Vec<String> = problems
         .iter()
-        .enumerate()
-        .map(|(_, f)| format!("{} (`{}`)", prose(&f.title), f.class.id()))
+        .map(|f| format!("{} (`{}`)", prose(&f.title), f.class.id()))
         .collect();
     for c in &report.checks {
         use crate::model::CheckStatus;
