@@ -14,6 +14,7 @@ pub mod image_ref;
 pub mod iptables;
 pub mod journal;
 pub mod jwt;
+pub mod kube;
 pub mod text;
 pub mod www_auth;
 
