@@ -4,11 +4,14 @@
 //! from a bundle with no I/O at all.
 
 pub mod bundle;
+pub mod http;
 
 use crate::redact::Redactor;
 use bundle::{Bundle, ProbeRecord};
+use http::{HttpRequest, HttpResponse, NetError, TlsReport, TlsTrust};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Why a probe failed, with what was asked.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -24,6 +27,9 @@ pub enum ProbeError {
     /// An SSH step failed (connect, host key, auth, command).
     #[error("{0}")]
     Ssh(crate::ssh::SshError),
+    /// An HTTP or TLS probe failed (connect, TLS, response, timeout).
+    #[error("{0}")]
+    Net(NetError),
     /// A recorded failure, replayed.
     #[error("{message}")]
     Recorded {
@@ -81,7 +87,52 @@ pub trait Probes: Send + Sync {
 
     /// Run `command` on inventory host `host`, reached at SSH `destination`.
     fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a>;
+
+    /// Send an HTTP request from here (the registry, its token realm, the GitLab API, a Docker
+    /// socket).
+    fn http<'a>(&'a self, request: &'a HttpRequest) -> HttpFuture<'a>;
+
+    /// Send a TLS ClientHello for `server_name` to `host:port` and report what answers.
+    fn tls<'a>(&'a self, probe: &'a TlsProbe) -> TlsFuture<'a>;
 }
+
+/// What [`Probes::tls`] is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsProbe {
+    /// Address to connect to.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// The name to ask for (SNI) and to verify the certificate against.
+    pub server_name: String,
+    /// Which certificates count as trusted.
+    pub trust: TlsTrust,
+    /// Deadline for connect and handshake.
+    pub timeout: Duration,
+}
+
+impl TlsProbe {
+    fn describe(&self) -> String {
+        let trust = match &self.trust {
+            TlsTrust::System => "system roots",
+            TlsTrust::Ca(_) => "system roots + given CA",
+            TlsTrust::Insecure => "no verification",
+        };
+        format!(
+            "TLS {}:{} as {} ({trust})",
+            self.host, self.port, self.server_name
+        )
+    }
+}
+
+/// What [`Probes::http`] returns.
+pub type HttpFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, ProbeError>> + Send + 'a>,
+>;
+
+/// What [`Probes::tls`] returns.
+pub type TlsFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<TlsReport, ProbeError>> + Send + 'a>>;
 
 /// What [`Probes::exec`] returns.
 pub type ExecFuture<'a> = std::pin::Pin<
@@ -94,13 +145,17 @@ pub use crate::ssh::CommandOutput;
 #[derive(Default)]
 pub struct LiveProbes {
     ssh: Option<Arc<crate::ssh::SshPool>>,
+    http: http::HttpClients,
 }
 
 impl LiveProbes {
     /// Live probes that reach hosts through `ssh` (without it, every `exec` says SSH is not set up).
     #[must_use]
     pub fn new(ssh: Option<Arc<crate::ssh::SshPool>>) -> Self {
-        LiveProbes { ssh }
+        LiveProbes {
+            ssh,
+            http: http::HttpClients::default(),
+        }
     }
 }
 
@@ -136,6 +191,24 @@ impl Probes for LiveProbes {
                 e.host = host.to_string();
                 ProbeError::Ssh(e)
             })
+        })
+    }
+
+    fn http<'a>(&'a self, request: &'a HttpRequest) -> HttpFuture<'a> {
+        Box::pin(async move { self.http.send(request).await.map_err(ProbeError::Net) })
+    }
+
+    fn tls<'a>(&'a self, probe: &'a TlsProbe) -> TlsFuture<'a> {
+        Box::pin(async move {
+            http::inspect_tls(
+                &probe.host,
+                probe.port,
+                &probe.server_name,
+                &probe.trust,
+                probe.timeout,
+            )
+            .await
+            .map_err(ProbeError::Net)
         })
     }
 }
@@ -244,18 +317,91 @@ impl Probes for RecordingProbes {
                 .map_err(|message| ProbeError::Recorded { message })
         })
     }
+
+    fn http<'a>(&'a self, request: &'a HttpRequest) -> HttpFuture<'a> {
+        Box::pin(async move {
+            let result = self.inner.http(request).await;
+            let redact = |t: &str| self.redactor.redact(t).into_owned();
+            // Request headers and bodies carry the credentials: only method and URL are kept.
+            let recorded = match result {
+                Ok(mut resp) => {
+                    resp.body = redact(&resp.body);
+                    for (name, value) in &mut resp.headers {
+                        *value = redact(&format!("{name}: {value}"))
+                            .split_once(": ")
+                            .map(|(_, v)| v.to_string())
+                            .unwrap_or_default();
+                    }
+                    Ok(resp)
+                }
+                Err(e) => Err(redact_probe_error(e, &redact)),
+            };
+            self.record(ProbeRecord::Http {
+                request: redact(&request.describe()),
+                result: recorded.clone(),
+            });
+            recorded.map_err(ProbeError::Net)
+        })
+    }
+
+    fn tls<'a>(&'a self, probe: &'a TlsProbe) -> TlsFuture<'a> {
+        Box::pin(async move {
+            let result = self.inner.tls(probe).await;
+            let recorded = result
+                .map_err(|e| redact_probe_error(e, &|t| self.redactor.redact(t).into_owned()));
+            self.record(ProbeRecord::Tls {
+                probe: probe.describe(),
+                result: recorded.clone(),
+            });
+            recorded.map_err(ProbeError::Net)
+        })
+    }
+}
+
+/// A network failure as it is recorded: its message redacted (URLs can carry credentials).
+fn redact_probe_error(e: ProbeError, redact: &dyn Fn(&str) -> String) -> NetError {
+    match e {
+        ProbeError::Net(mut n) => {
+            n.target = redact(&n.target);
+            n.message = redact(&n.message);
+            n
+        }
+        other => NetError {
+            target: String::new(),
+            step: http::NetStep::Request,
+            message: redact(&other.to_string()),
+        },
+    }
 }
 
 /// Answers from a recorded bundle; touches nothing.
 pub struct ReplayProbes {
     bundle: Bundle,
+    /// How many answers to each network request were used: the nth identical request gets the
+    /// nth recorded answer (a retried token request may have been answered differently).
+    used: Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl ReplayProbes {
     /// Replay this bundle.
     #[must_use]
     pub fn new(bundle: Bundle) -> Self {
-        ReplayProbes { bundle }
+        ReplayProbes {
+            bundle,
+            used: Mutex::default(),
+        }
+    }
+
+    /// The next recorded answer for `key` among `answers` (the last one once they run out).
+    fn next_answer<T: Clone>(&self, key: &str, answers: &[&T]) -> Option<T> {
+        let mut used = self
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = used.entry(key.to_string()).or_insert(0);
+        let answer = answers.get(*n).or(answers.last()).map(|a| (*a).clone());
+        *n += 1;
+        answer
     }
 }
 
@@ -305,6 +451,45 @@ impl Probes for ReplayProbes {
             Err(ProbeError::NotRecorded {
                 what: format!("'{command}' on {host}"),
             })
+        })
+    }
+
+    fn http<'a>(&'a self, request: &'a HttpRequest) -> HttpFuture<'a> {
+        Box::pin(async move {
+            // Recorded requests were redacted; so is the key they are found by.
+            let key = Redactor::default().redact(&request.describe()).into_owned();
+            let answers: Vec<&Result<HttpResponse, NetError>> = self
+                .bundle
+                .probes
+                .iter()
+                .filter_map(|p| match p {
+                    ProbeRecord::Http { request, result } if *request == key => Some(result),
+                    _ => None,
+                })
+                .collect();
+            match self.next_answer(&key, &answers) {
+                Some(r) => r.map_err(ProbeError::Net),
+                None => Err(ProbeError::NotRecorded { what: key }),
+            }
+        })
+    }
+
+    fn tls<'a>(&'a self, probe: &'a TlsProbe) -> TlsFuture<'a> {
+        Box::pin(async move {
+            let key = probe.describe();
+            let answers: Vec<&Result<TlsReport, NetError>> = self
+                .bundle
+                .probes
+                .iter()
+                .filter_map(|p| match p {
+                    ProbeRecord::Tls { probe, result } if *probe == key => Some(result),
+                    _ => None,
+                })
+                .collect();
+            match self.next_answer(&key, &answers) {
+                Some(r) => r.map_err(ProbeError::Net),
+                None => Err(ProbeError::NotRecorded { what: key }),
+            }
         })
     }
 }

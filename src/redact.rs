@@ -31,8 +31,12 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // GitLab personal/deploy/runner/CI-build/feed/… tokens, and runner registration tokens.
         (r"\bgl(?:pat|dt|rt|cbt|ptt|ft|imt|oas|soat|ffct|agent|cisa)-[A-Za-z0-9_\-]{8,}", "gl…-[REDACTED]"),
         (r"\bGR1348941[A-Za-z0-9_\-]{8,}", MASK),
-        // JSON Web Tokens.
-        (r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", "[REDACTED-JWT]"),
+        // JSON Web Tokens: a JWT is a credential only with its signature, so the signature goes
+        // and the claims stay as evidence (who, which access, until when).
+        (
+            r"\b(eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})\.[A-Za-z0-9_\-]*",
+            "${1}.[REDACTED-SIGNATURE]",
+        ),
         // HTTP credentials in headers.
         (r"(?i)\b(authorization:\s*(?:basic|bearer)\s+)[^\s\x22\\]+", "${1}[REDACTED]"),
         (r"(?i)\b((?:private|job|deploy)-token:\s*)[^\s\x22\\]+", "${1}[REDACTED]"),
@@ -46,10 +50,11 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             r"(?i)\b((?:password|passwd|secret|access_token|refresh_token|private_token|token|registry_password|job_token)=)[^&\s\x22\\]+",
             "${1}[REDACTED]",
         ),
-        // JSON fields of docker config and token answers: "auth", "password", "identitytoken", "token".
+        // JSON fields of docker config and token answers: "auth", "password", "identitytoken",
+        // "token" (a JWT value is left to the JWT rule above, which keeps its claims).
         (
-            r#"(?i)(\\?"(?:auth|password|identitytoken|registrytoken|token|access_token|refresh_token)\\?"\s*:\s*\\?")[^"\\]+"#,
-            "${1}[REDACTED]",
+            r#"(?i)(\\?"(?:auth|password|identitytoken|registrytoken|token|access_token|refresh_token)\\?"\s*:\s*\\?")(?:[^"\\e][^"\\]*|e[^"\\y][^"\\]*|ey[^"\\J][^"\\]*|eyJ[^"\\.]*|e|ey)(\\?")"#,
+            "${1}[REDACTED]${2}",
         ),
         // user:password@ in URLs.
         (r"(://[^/\s:@\x22]+:)[^@/\s\x22]+@", "${1}[REDACTED]@"),
@@ -131,8 +136,14 @@ mod tests {
             ("Authorization: Basic dXNlcjpzM2NyZXQ=", "dXNlcjpzM2NyZXQ="),
             (
                 "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb290In0.c2lnbmF0dXJl",
-                "eyJzdWIi",
+                "c2lnbmF0dXJl",
             ),
+            (
+                r#"{"token":"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb290In0.c2lnbmF0dXJl"}"#,
+                "c2lnbmF0dXJl",
+            ),
+            (r#"{"token":"eyJshort"}"#, "eyJshort"),
+            (r#"{"access_token":"opaque-value"}"#, "opaque-value"),
             ("--docker-password=hunter2hunter2", "hunter2"),
             (
                 "GET /jwt/auth?account=u&password=hunter2hunter2&scope=x",

@@ -34,6 +34,23 @@ pub enum ProbeRecord {
         #[serde(flatten, with = "result_repr")]
         result: Result<RecordedOutput, String>,
     },
+    /// An HTTP request (method and URL only: headers and body carry credentials) and its answer
+    /// (headers and body redacted), or the failure with its step.
+    Http {
+        /// `METHOD URL`, redacted.
+        request: String,
+        /// The answer or the failure.
+        #[serde(flatten, with = "result_repr")]
+        result: Result<super::http::HttpResponse, super::http::NetError>,
+    },
+    /// A TLS inspection and what answered.
+    Tls {
+        /// Address, name asked and trust used.
+        probe: String,
+        /// What answered, or the failure.
+        #[serde(flatten, with = "result_repr")]
+        result: Result<super::http::TlsReport, super::http::NetError>,
+    },
 }
 
 /// A command's output as recorded.
@@ -123,7 +140,9 @@ impl Bundle {
             .iter()
             .filter_map(|p| match p {
                 ProbeRecord::Input { name, .. } => Some(name.clone()),
-                ProbeRecord::Exec { .. } => None,
+                ProbeRecord::Exec { .. } | ProbeRecord::Http { .. } | ProbeRecord::Tls { .. } => {
+                    None
+                }
             })
             .collect()
     }
@@ -135,22 +154,22 @@ impl Default for Bundle {
     }
 }
 
-/// `Result<T, String>` as `{"ok": …}` / `{"error": …}` (inputs: `T` = text; commands: `T` =
-/// [`RecordedOutput`]).
+/// `Result<T, E>` as `{"ok": …}` / `{"error": …}` (inputs: text or a message; commands:
+/// [`RecordedOutput`] or a message; network probes: the answer or a `NetError`).
 mod result_repr {
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize, Deserialize)]
-    struct Repr<T> {
+    struct Repr<T, E> {
         #[serde(skip_serializing_if = "Option::is_none", default = "Option::default")]
         ok: Option<T>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        error: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default = "Option::default")]
+        error: Option<E>,
     }
 
-    pub fn serialize<T: Serialize + Clone, S: Serializer>(
-        r: &Result<T, String>,
+    pub fn serialize<T: Serialize + Clone, E: Serialize + Clone, S: Serializer>(
+        r: &Result<T, E>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         match r {
@@ -166,10 +185,10 @@ mod result_repr {
         .serialize(s)
     }
 
-    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+    pub fn deserialize<'de, T: DeserializeOwned, E: DeserializeOwned, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<Result<T, String>, D::Error> {
-        let r = Repr::<T>::deserialize(d)?;
+    ) -> Result<Result<T, E>, D::Error> {
+        let r = Repr::<T, E>::deserialize(d)?;
         match (r.ok, r.error) {
             (Some(v), None) => Ok(Ok(v)),
             (None, Some(e)) => Ok(Err(e)),
