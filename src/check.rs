@@ -17,6 +17,7 @@ pub mod advice;
 pub mod catalog;
 pub mod classify;
 pub mod hops;
+pub mod image_names;
 pub mod logs;
 pub mod node_registry;
 pub mod remote;
