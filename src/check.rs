@@ -16,6 +16,7 @@
 pub mod advice;
 pub mod catalog;
 pub mod classify;
+pub mod cluster;
 pub mod hops;
 pub mod image_names;
 pub mod logs;

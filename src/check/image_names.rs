@@ -26,7 +26,7 @@ use crate::probe::Probes;
 use crate::probe::http::HttpRequest;
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// The check id.
 pub const CHECK_ID: &str = "image.names";
@@ -978,6 +978,170 @@ fn listing_summary(reg: &RegistryContents, image: Option<&ImageRef>) -> String {
         });
     }
     parts.join("; ")
+}
+
+/// Which scheme the registry answers on: `https://` when a TLS request gets any HTTP answer
+/// (the certificate is not judged here: `registry.scheme` does that), else `http://`.
+///
+/// # Errors
+/// Neither answered; both reasons.
+pub async fn registry_base(probes: &dyn Probes, address: &str) -> Result<String, String> {
+    let mut errors = Vec::new();
+    for scheme in ["https", "http"] {
+        let mut req = HttpRequest::get(format!("{scheme}://{address}/v2/"));
+        req.trust = crate::probe::http::TlsTrust::Insecure;
+        req.timeout = std::time::Duration::from_secs(5);
+        match probes.http(&req).await {
+            // a plain-HTTP server answers a TLS hello with 400 text; only a real answer counts
+            Ok(resp) if resp.status == 200 || resp.status == 401 => {
+                return Ok(format!("{scheme}://{address}"));
+            }
+            Ok(resp) => errors.push(format!("{}: {}", req.describe(), resp.status_text())),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+/// `image.names` bound to its inputs.
+pub struct ImageNames {
+    /// The workloads (shared with `cluster.pulls`).
+    pub cluster: Arc<super::cluster::ClusterReader>,
+    /// CI job logs to read pushes from.
+    pub job_logs: Vec<String>,
+    /// Pushes known from elsewhere (the `.gitlab-ci.yml` model).
+    pub pushed: Vec<PushedImage>,
+    /// CI variables to expand image names with.
+    pub vars: CiVariables,
+    /// The registry `host:port` as the nodes pull it (the inventory's), to list and compare.
+    pub registry: Option<String>,
+}
+
+impl super::Check for ImageNames {
+    fn id(&self) -> CheckId {
+        CheckId(CHECK_ID.to_string())
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            kind: TargetKind::Registry,
+            name: self
+                .registry
+                .clone()
+                .unwrap_or_else(|| "workload images".to_string()),
+        }
+    }
+
+    fn run(&self, ctx: super::CheckContext) -> super::CheckFuture {
+        let cluster = self.cluster.clone();
+        let job_logs = self.job_logs.clone();
+        let mut pushed_known = self.pushed.clone();
+        let vars = self.vars.clone();
+        let registry = self.registry.clone();
+        Box::pin(async move {
+            let view = match cluster.view(&ctx).await {
+                Ok(v) => v,
+                Err(e) => {
+                    return super::CheckOutcome::without_findings(
+                        crate::model::CheckStatus::Skipped {
+                            reason: format!("no workloads to compare: {e}"),
+                        },
+                    );
+                }
+            };
+            let wanted: Vec<ImageUse> = view
+                .parts
+                .iter()
+                .flat_map(|(origin, cmd, o)| wanted_from_objects(o, origin, *cmd))
+                .collect();
+            let mut problems = Vec::new();
+            for log in &job_logs {
+                match ctx.probes.open_input(log).and_then(|i| {
+                    i.into_bytes().map_err(|e| crate::probe::ProbeError::Read {
+                        path: log.clone(),
+                        message: e.to_string(),
+                    })
+                }) {
+                    Ok(bytes) => pushed_known.extend(pushed_from_job_log(
+                        &String::from_utf8_lossy(&bytes),
+                        log,
+                        &vars,
+                    )),
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+            let pushed = (!job_logs.is_empty() || !pushed_known.is_empty()).then_some(pushed_known);
+            let listing = match &registry {
+                Some(address) => match registry_base(ctx.probes.as_ref(), address).await {
+                    Ok(base) => {
+                        let mut paths: BTreeSet<String> = wanted
+                            .iter()
+                            .filter_map(|u| ImageRef::parse(&u.image).ok())
+                            .filter(|r| related(&r.domain, address))
+                            .map(|r| r.path)
+                            .collect();
+                        paths.extend(
+                            pushed
+                                .iter()
+                                .flatten()
+                                .filter_map(|p| {
+                                    let (name, _, _) =
+                                        crate::parse::image_ref::split_name_tag_digest(&p.image);
+                                    ImageRef::parse(name).ok()
+                                })
+                                .map(|r| r.path),
+                        );
+                        // the token flow (registry.auth) hands its Authorization here when it lands
+                        Some(list_registry(ctx.probes.as_ref(), &base, &paths, None).await)
+                    }
+                    Err(e) => {
+                        problems.push(format!("registry {address} not listed: {e}"));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let input = NamesInput {
+                wanted,
+                pushed,
+                registry: listing.clone(),
+                registry_address: registry,
+            };
+            if input.pushed.is_none() && input.registry.is_none() {
+                return super::CheckOutcome::without_findings(crate::model::CheckStatus::Skipped {
+                    reason: format!(
+                        "nothing to compare the workloads' images with: give --job-log (CI pushes) or a [registry] address{}",
+                        if problems.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", problems.join("; "))
+                        }
+                    ),
+                });
+            }
+            let mut found = findings(&evaluate(&input), listing.as_ref());
+            for f in &mut found {
+                for e in &mut f.evidence {
+                    e.text = ctx.redactor.redact(&e.text).into_owned();
+                }
+            }
+            let status = if !found.is_empty() {
+                crate::model::CheckStatus::Failed
+            } else if problems.is_empty() {
+                crate::model::CheckStatus::Passed
+            } else {
+                crate::model::CheckStatus::Errored {
+                    error: ctx.redactor.redact(&problems.join("; ")).into_owned(),
+                }
+            };
+            super::CheckOutcome {
+                status,
+                findings: found,
+                unclassified: Vec::new(),
+                input: None,
+            }
+        })
+    }
 }
 
 #[cfg(test)]

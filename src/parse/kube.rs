@@ -652,6 +652,77 @@ fn secret(v: &Value, object: ObjectRef) -> SecretObject {
     }
 }
 
+/// `kubectl -o json` output (or a JSON manifest) with every Secret's values masked, for what is
+/// recorded: a docker config keeps its registry keys and usernames (evidence) while `redactor`
+/// masks its `auth` and `password`; any other Secret value is replaced. Text with no Secret, or
+/// that is not JSON, comes back unchanged.
+#[must_use]
+pub fn mask_secret_data<'a>(
+    text: &'a str,
+    redactor: &crate::redact::Redactor,
+) -> std::borrow::Cow<'a, str> {
+    if !text.contains("Secret") || !text.trim_start().starts_with(['{', '[']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut values = Vec::new();
+    for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        match v {
+            Ok(v) => values.push(v),
+            // not JSON after all: nothing here is a parsed Secret, leave it to the redactor
+            Err(_) => return std::borrow::Cow::Borrowed(text),
+        }
+    }
+    for v in &mut values {
+        mask_value(v, redactor, 0);
+    }
+    let out: Vec<String> = values
+        .iter()
+        .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+        .collect();
+    std::borrow::Cow::Owned(out.join("\n") + "\n")
+}
+
+fn mask_value(v: &mut Value, redactor: &crate::redact::Redactor, depth: usize) {
+    if depth > MAX_LIST_DEPTH {
+        return;
+    }
+    if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+        for item in items {
+            mask_value(item, redactor, depth + 1);
+        }
+        return;
+    }
+    if str_at(v, &["kind"]) != Some("Secret") {
+        return;
+    }
+    for (field, encoded) in [("data", true), ("stringData", false)] {
+        let Some(map) = v.get_mut(field).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (key, value) in map.iter_mut() {
+            let Some(s) = value.as_str() else { continue };
+            let docker_config = key == ".dockerconfigjson" || key == ".dockercfg";
+            let masked = match (docker_config, encoded) {
+                (true, true) => super::jwt::base64_decode(s.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .map(|json| {
+                        super::jwt::base64_encode(redactor.redact(&json).as_bytes(), false)
+                    }),
+                (true, false) => Some(redactor.redact(s).into_owned()),
+                (false, _) => None,
+            };
+            *value = Value::String(masked.unwrap_or_else(|| {
+                if encoded {
+                    super::jwt::base64_encode(crate::redact::MASK.as_bytes(), false)
+                } else {
+                    crate::redact::MASK.to_string()
+                }
+            }));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,6 +795,40 @@ mod tests {
         let e = parse_objects(&text, "bomb.yaml").unwrap_err().to_string();
         assert!(e.contains("budget"), "{e}");
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Recorded Secrets keep their registry keys and usernames, never a password or token.
+    #[test]
+    fn masked_secrets() {
+        let cfg = r#"{"auths":{"r:5050":{"username":"u","password":"hunter2pw","auth":"dTpodW50ZXIycHc="}}}"#;
+        let data = crate::parse::jwt::base64_encode(cfg.as_bytes(), false);
+        let token = crate::parse::jwt::base64_encode(b"sa-token-value", false);
+        let text = format!(
+            r#"{{"kind":"List","items":[{{"kind":"Secret","metadata":{{"name":"s"}},"type":"kubernetes.io/dockerconfigjson","data":{{".dockerconfigjson":"{data}"}}}},{{"kind":"Secret","metadata":{{"name":"t"}},"data":{{"token":"{token}"}}}}]}}"#
+        );
+        let masked = mask_secret_data(&text, &crate::redact::Redactor::default()).into_owned();
+        assert!(!masked.contains(&data) && !masked.contains(&token));
+        let o = parse_objects(&masked, "-").unwrap();
+        let cfg = o.secrets[0].docker_config.clone().unwrap().unwrap();
+        assert_eq!(cfg.entries[0].key, "r:5050");
+        assert_eq!(cfg.entries[0].username.as_deref(), Some("u"));
+        let v: Value = serde_json::from_str(&masked).unwrap();
+        let recorded = v
+            .pointer("/items/0/data/.dockerconfigjson")
+            .unwrap()
+            .as_str()
+            .unwrap();
+        let recorded =
+            String::from_utf8(crate::parse::jwt::base64_decode(recorded).unwrap()).unwrap();
+        assert!(
+            !recorded.contains("hunter2pw") && !recorded.contains("dTpodW50ZXIycHc="),
+            "{recorded}"
+        );
+        let plain = "not json Secret";
+        assert_eq!(
+            mask_secret_data(plain, &crate::redact::Redactor::default()),
+            plain
+        );
     }
 
     /// Typed lists (`PodList`) give their items a kind; lists nest only so deep.
