@@ -391,6 +391,17 @@ pub async fn list_registry(
     paths: &BTreeSet<String>,
     auth: Option<&str>,
 ) -> RegistryContents {
+    list_registry_paged(probes, base, paths, auth, PAGE_SIZE).await
+}
+
+/// [`list_registry`] asking for `page_size` entries per page.
+pub async fn list_registry_paged(
+    probes: &dyn Probes,
+    base: &str,
+    paths: &BTreeSet<String>,
+    auth: Option<&str>,
+    page_size: usize,
+) -> RegistryContents {
     let base = base.trim_end_matches('/').to_string();
     let registry = base
         .split_once("://")
@@ -400,7 +411,7 @@ pub async fn list_registry(
         registry,
         ..RegistryContents::default()
     };
-    let first = format!("{base}/v2/_catalog?n={PAGE_SIZE}");
+    let first = format!("{base}/v2/_catalog?n={page_size}");
     match get_pages(
         probes,
         &base,
@@ -422,7 +433,7 @@ pub async fn list_registry(
             contents.tags.insert(path.clone(), TagListing::NoRepository);
             continue;
         }
-        let first = format!("{base}/v2/{path}/tags/list?n={PAGE_SIZE}");
+        let first = format!("{base}/v2/{path}/tags/list?n={page_size}");
         let listing =
             match get_pages(probes, &base, first, "tags", auth, &mut contents.requests).await {
                 Ok((tags, truncated)) => TagListing::Tags { tags, truncated },
@@ -1107,7 +1118,9 @@ impl super::Check for ImageNames {
                 registry: listing.clone(),
                 registry_address: registry,
             };
-            if input.pushed.is_none() && input.registry.is_none() {
+            let verdicts = evaluate(&input);
+            if verdicts.is_empty() && input.pushed.is_none() && input.registry.is_none() {
+                // only the names themselves were checked
                 return super::CheckOutcome::without_findings(crate::model::CheckStatus::Skipped {
                     reason: format!(
                         "nothing to compare the workloads' images with: give --job-log (CI pushes) or a [registry] address{}",
@@ -1119,7 +1132,7 @@ impl super::Check for ImageNames {
                     ),
                 });
             }
-            let mut found = findings(&evaluate(&input), listing.as_ref());
+            let mut found = findings(&verdicts, listing.as_ref());
             for f in &mut found {
                 for e in &mut f.evidence {
                     e.text = ctx.redactor.redact(&e.text).into_owned();
