@@ -227,3 +227,192 @@ fn manifest_error_located() {
         "{e}"
     );
 }
+
+/// `kubectl` output of the fixture, as a bundle would hold it: the namespaced resources, and the
+/// nodes apart.
+#[allow(clippy::unwrap_used)]
+fn kubectl_bundle() -> pulldoctor::probe::bundle::Bundle {
+    use pulldoctor::check::cluster::{ClusterSource, RESOURCES};
+    use pulldoctor::probe::bundle::{Bundle, ProbeRecord, RecordedOutput};
+    let all: serde_json::Value = serde_json::from_str(&fixture("get-all.json")).unwrap();
+    let (nodes, rest): (Vec<_>, Vec<_>) = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .partition(|i| i["kind"] == "Node");
+    let list = |items: Vec<serde_json::Value>| {
+        serde_json::to_string_pretty(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}})).unwrap()
+    };
+    let argvs = ClusterSource::Local {
+        namespace: Some("gition".into()),
+    }
+    .kubectl_argvs();
+    assert!(argvs[0].contains(&RESOURCES.to_string()));
+    let mut b = Bundle::new();
+    for (argv, stdout) in argvs.into_iter().zip([list(rest), list(nodes)]) {
+        b.probes.push(ProbeRecord::Local {
+            argv,
+            result: Ok(RecordedOutput {
+                exit_status: Some(0),
+                stdout,
+                stderr: String::new(),
+                duration_ms: 40,
+            }),
+        });
+    }
+    b
+}
+
+/// The cluster view replayed from kubectl's output: each failing pod's events classified and
+/// put on the node the pod runs on; upper case in a workload's image reported; no password out.
+#[test]
+#[allow(clippy::unwrap_used)]
+fn cluster_view_from_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("kubectl.bundle.json");
+    std::fs::write(&bundle, serde_json::to_string(&kubectl_bundle()).unwrap()).unwrap();
+    let out = common::run(
+        &[
+            "--headless",
+            "--replay",
+            bundle.to_str().unwrap(),
+            "--kube-namespace",
+            "gition",
+        ],
+        b"",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("gldt-Fixture0nlyNotAToken"));
+    assert_eq!(
+        common::code(&out),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = common::report(&out);
+    let findings = report["findings"].as_array().unwrap();
+    let cluster: Vec<(&str, &str, u64)> = findings
+        .iter()
+        .filter(|f| f["check"] == "cluster.pulls")
+        .map(|f| {
+            (
+                f["class"].as_str().unwrap(),
+                f["target"]["name"].as_str().unwrap(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cluster,
+        vec![
+            ("token_realm_unreachable", "k8s-n1", 4),
+            ("image_not_found", "k8s-n2", 3)
+        ],
+        "{report:#}"
+    );
+    let realm = findings
+        .iter()
+        .find(|f| f["class"] == "token_realm_unreachable")
+        .unwrap();
+    assert_eq!(realm["subject"]["endpoint"], "192.168.5.8:80");
+    assert_eq!(realm["evidence"][0]["host"], "k8s-n1");
+    assert!(
+        realm["evidence"][0]["source"]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("kubectl get pods,deployments")
+    );
+    let names: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["check"] == "image.names")
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["172.100.100.9:5050/root/gition/Backup:nightly is not a valid image name"]
+    );
+}
+
+/// A pull secret without an `auths` key for the image's host:port, and one that is missing.
+#[test]
+#[allow(clippy::unwrap_used)]
+fn pull_secret_mismatch() {
+    use pulldoctor::check::cluster::{ClusterView, pull_secret_findings};
+    let text = fixture("get-all.json").replace(
+        "172.100.100.9:5050/root/gition/api",
+        "gitlab.example.com:5050/root/gition/api",
+    );
+    let o = parse_objects(&text, "get-all.json").unwrap();
+    let view = ClusterView {
+        parts: vec![("local: kubectl get".into(), true, o)],
+        problems: Vec::new(),
+    };
+    let f = pull_secret_findings(&view);
+    let titles: Vec<&str> = f.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        vec!["Pull secret 'gitlab-registry' has no credentials for gitlab.example.com:5050"],
+        "{f:#?}"
+    );
+    assert_eq!(f[0].class, pulldoctor::model::Class::AuthDenied);
+    let missing = parse_objects(
+        &fixture("get-all.json").replace(
+            "\"name\": \"gitlab-registry\",\n                \"namespace\"",
+            "\"name\": \"old-registry\",\n                \"namespace\"",
+        ),
+        "x",
+    )
+    .unwrap();
+    let view = ClusterView {
+        parts: vec![("local: kubectl get".into(), true, missing)],
+        problems: Vec::new(),
+    };
+    let f = pull_secret_findings(&view);
+    assert!(
+        f.iter()
+            .any(|f| f.title == "Pull secret 'gitlab-registry' does not exist in namespace gition"),
+        "{f:#?}"
+    );
+}
+
+/// Local commands: run, recorded with Secret values masked, replayed from the bundle; a program
+/// that cannot start is an error naming it.
+#[test]
+#[allow(clippy::unwrap_used)]
+fn run_local_record_replay() {
+    use pulldoctor::probe::{LiveProbes, Probes, RecordingProbes, ReplayProbes};
+    use std::sync::Arc;
+    let secret =
+        r#"{"kind":"Secret","metadata":{"name":"t"},"data":{"token":"c2VjcmV0LXRva2VuLXZhbHVl"}}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::write(dir.path(), "secret.json", secret.as_bytes());
+    let argv: Vec<String> = vec!["cat".into(), file.display().to_string()];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let live: Arc<dyn Probes> = Arc::new(LiveProbes::new(None));
+    let out = rt.block_on(live.run_local(&argv)).unwrap();
+    assert_eq!(out.exit_status, Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), secret);
+    let rec = RecordingProbes::new(live.clone(), pulldoctor::redact::Redactor::default());
+    let seen = rt.block_on(rec.run_local(&argv)).unwrap();
+    let seen = String::from_utf8(seen.stdout).unwrap();
+    assert!(!seen.contains("c2VjcmV0LXRva2VuLXZhbHVl"), "{seen}");
+    let bundle = rec.bundle();
+    let json = serde_json::to_string(&bundle).unwrap();
+    assert!(json.contains("\"kind\":\"local\"") && !json.contains("c2VjcmV0LXRva2VuLXZhbHVl"));
+    let replay = ReplayProbes::new(pulldoctor::probe::bundle::Bundle::from_json(&json).unwrap());
+    let again = rt.block_on(replay.run_local(&argv)).unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), seen);
+    let other: Vec<String> = vec!["cat".into(), "other".into()];
+    assert!(rt.block_on(replay.run_local(&other)).is_err());
+    let missing: Vec<String> = vec!["/nonexistent/kubectl".into(), "get".into()];
+    let e = rt
+        .block_on(live.run_local(&missing))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/nonexistent/kubectl get"), "{e}");
+}
