@@ -21,6 +21,7 @@ pub mod hops;
 pub mod image_names;
 pub mod logs;
 pub mod node_registry;
+pub mod registry;
 pub mod remote;
 
 use crate::model::CheckId;

@@ -111,6 +111,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3600, global = true)]
     pub since: u64,
 
+    /// An image to check end to end against its registry: scheme, token realm, pull secret,
+    /// manifest (repeatable; adds to the inventory's `[registry] images`).
+    #[arg(long = "image", value_name = "IMAGE", global = true)]
+    pub images: Vec<String>,
+
+    /// The pull secret to try the images with (a Secret manifest, `kubectl get secret -o json`,
+    /// or a docker config.json).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub pull_secret: Option<String>,
+
+    /// A PEM file with the CA the nodes trust for the registry.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub registry_ca: Option<String>,
+
     /// Refuse every fix.
     #[arg(long, global = true)]
     pub read_only: bool,

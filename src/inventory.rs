@@ -53,6 +53,16 @@ fn default_token_env() -> String {
 pub struct Registry {
     /// `host:port` as the nodes pull it.
     pub address: String,
+    /// A PEM file with the CA the nodes trust for it (hosts.toml `ca`), when it speaks HTTPS.
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Images to check end to end (token flow, manifest), `host:port/path:tag`.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// The pull secret the workloads use: a Secret manifest, `kubectl get secret -o json`
+    /// output, or a docker `config.json`.
+    #[serde(default)]
+    pub pull_secret: Option<String>,
 }
 
 /// `[repo]`: a checkout with `.gitlab-ci.yml` and manifests.

@@ -75,13 +75,16 @@ type RunSources = (
     Option<Arc<RecordingProbes>>,
     Vec<String>,
     Option<(Inventory, String)>,
+    Option<check::registry::RegistryPlan>,
 );
 
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
     let redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
     let mut replay_kubectl = false;
-    let (probes, recorder, inputs, inventory): RunSources = if let Some(path) = &args.replay {
+    let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(path) =
+        &args.replay
+    {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
         let bundle = Bundle::from_json(&text)
@@ -105,7 +108,14 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             )),
             None => None,
         };
-        (Arc::new(ReplayProbes::new(bundle)), None, inputs, inventory)
+        let registry = bundle.registry.clone();
+        (
+            Arc::new(ReplayProbes::new(bundle)),
+            None,
+            inputs,
+            inventory,
+            registry,
+        )
     } else {
         let inputs: Vec<String> = args
             .logs
@@ -125,15 +135,29 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         } else {
             None
         };
+        // The registry checks run in a headless run, from the inventory and the command line.
+        let registry = if mode == "headless" {
+            check::registry::RegistryPlan::merge(
+                inventory
+                    .as_ref()
+                    .and_then(|(inv, _)| inv.registry.as_ref()),
+                &args.images,
+                args.pull_secret.as_deref(),
+                args.registry_ca.as_deref(),
+            )
+        } else {
+            None
+        };
         if inputs.is_empty()
             && args.manifests.is_empty()
             && args.kube_namespace.is_none()
+            && registry.is_none()
             && inventory
                 .as_ref()
                 .is_none_or(|(inv, _)| inv.hosts.is_empty())
         {
             return Err(UsageError(
-                    "no input: give --log, --events or --job-log, --manifests or --kube-namespace, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
+                    "no input: give --log, --events or --job-log, --image, --manifests or --kube-namespace, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
                 )
                 .into());
         }
@@ -149,9 +173,16 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
                 if let Some((_, text)) = &inventory {
                     rec.set_inventory(redactor.redact(text).into_owned());
                 }
-                (rec.clone() as Arc<dyn Probes>, Some(rec), inputs, inventory)
+                rec.set_registry(registry.clone());
+                (
+                    rec.clone() as Arc<dyn Probes>,
+                    Some(rec),
+                    inputs,
+                    inventory,
+                    registry,
+                )
             }
-            None => (live, None, inputs, inventory),
+            None => (live, None, inputs, inventory, registry),
         }
     };
     let mut plan: Vec<Arc<dyn Check>> = inputs
@@ -173,6 +204,13 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             local_kubectl,
             &inputs,
         ));
+    }
+    if let Some(registry) = &registry {
+        let nodes: Vec<inventory::Host> = inventory
+            .as_ref()
+            .map(|(inv, _)| inv.hosts_with(inventory::Role::Node).cloned().collect())
+            .unwrap_or_default();
+        plan.extend(registry.checks(&nodes));
     }
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let ctx = CheckContext {

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod http;
+pub mod registry;
 
 use crate::redact::Redactor;
 use bundle::{Bundle, ProbeRecord};
@@ -92,6 +93,13 @@ pub trait Probes: Send + Sync {
     /// # Errors
     /// The path and the OS error, or a replay that did not record it.
     fn open_input(&self, name: &str) -> Result<Input, ProbeError>;
+
+    /// Read a local file that is not a log to classify: a pull secret, a CA bundle, a manifest,
+    /// a `.gitlab-ci.yml`. At most [`MAX_FILE`] bytes.
+    ///
+    /// # Errors
+    /// The path and the OS error, a file too large, or a replay that did not record it.
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, ProbeError>;
 
     /// Run `command` on inventory host `host`, reached at SSH `destination`.
     fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a>;
@@ -223,6 +231,9 @@ pub type HttpFuture<'a> = std::pin::Pin<
 pub type TlsFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<TlsReport, ProbeError>> + Send + 'a>>;
 
+/// The largest file [`Probes::read_file`] reads.
+pub const MAX_FILE: u64 = 64 << 20;
+
 /// What [`Probes::exec`] returns.
 pub type ExecFuture<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<CommandOutput, ProbeError>> + Send + 'a>,
@@ -249,6 +260,22 @@ impl LiveProbes {
 }
 
 impl Probes for LiveProbes {
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, ProbeError> {
+        let err = |message: String| ProbeError::Read {
+            path: path.to_string(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| err(e.to_string()))?;
+        if bytes.len() as u64 > MAX_FILE {
+            return Err(err(format!("larger than {} MiB", MAX_FILE >> 20)));
+        }
+        Ok(bytes)
+    }
+
     fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
         if name == "-" {
             return Ok(Input::Stream(Box::new(std::io::stdin())));
@@ -342,6 +369,14 @@ impl RecordingProbes {
         }
     }
 
+    /// Keep the registry checks' targets in the bundle, for the same reason.
+    pub fn set_registry(&self, plan: Option<crate::check::registry::RegistryPlan>) {
+        match self.bundle.lock() {
+            Ok(mut b) => b.registry = plan,
+            Err(p) => p.into_inner().registry = plan,
+        }
+    }
+
     /// The bundle recorded so far.
     #[must_use]
     pub fn bundle(&self) -> Bundle {
@@ -375,6 +410,30 @@ impl RecordingProbes {
         }
     }
 
+    /// A file as it may be kept: a pull secret becomes a docker config with the same keys and
+    /// usernames and masked passwords (its base64 `data` would hide them from the redactor, and a
+    /// replay still needs to know who was asking); anything else is redacted line by line.
+    fn sanitize_file(&self, text: &str) -> String {
+        if let Ok(cfg) = crate::parse::dockercfg::parse_secret(text) {
+            let auths: serde_json::Map<String, serde_json::Value> = cfg
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut entry = serde_json::Map::new();
+                    if let Some(u) = &e.username {
+                        entry.insert("username".into(), u.clone().into());
+                    }
+                    entry.insert("password".into(), REDACTED_PASSWORD.into());
+                    (e.key.clone(), serde_json::Value::Object(entry))
+                })
+                .collect();
+            return serde_json::json!({ "auths": auths }).to_string();
+        }
+        text.split_inclusive('\n')
+            .map(|l| self.redactor.redact(l).into_owned())
+            .collect()
+    }
+
     fn record(&self, rec: ProbeRecord) {
         match self.bundle.lock() {
             Ok(mut b) => b.probes.push(rec),
@@ -384,6 +443,21 @@ impl RecordingProbes {
 }
 
 impl Probes for RecordingProbes {
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, ProbeError> {
+        let result = self.inner.read_file(path);
+        let recorded = match &result {
+            Ok(bytes) => Ok(self.sanitize_file(&String::from_utf8_lossy(bytes))),
+            Err(e) => Err(self.redactor.redact(&e.to_string()).into_owned()),
+        };
+        self.record(ProbeRecord::File {
+            path: path.to_string(),
+            result: recorded.clone(),
+        });
+        recorded
+            .map(String::into_bytes)
+            .map_err(|message| ProbeError::Recorded { message })
+    }
+
     fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
         // Recording needs the whole text (redacted before it is stored), so it is read here.
         let read = self.inner.open_input(name).and_then(|input| {
@@ -501,6 +575,9 @@ fn redact_probe_error(e: ProbeError, redact: &dyn Fn(&str) -> String) -> NetErro
     }
 }
 
+/// What a recorded pull secret's passwords become.
+const REDACTED_PASSWORD: &str = "[REDACTED]";
+
 /// Answers from a recorded bundle; touches nothing.
 pub struct ReplayProbes {
     bundle: Bundle,
@@ -533,6 +610,24 @@ impl ReplayProbes {
 }
 
 impl Probes for ReplayProbes {
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, ProbeError> {
+        for rec in &self.bundle.probes {
+            if let ProbeRecord::File { path: p, result } = rec
+                && p == path
+            {
+                return result.clone().map(String::into_bytes).map_err(|message| {
+                    ProbeError::Read {
+                        path: path.to_string(),
+                        message,
+                    }
+                });
+            }
+        }
+        Err(ProbeError::NotRecorded {
+            what: format!("file '{path}'"),
+        })
+    }
+
     fn open_input(&self, name: &str) -> Result<Input, ProbeError> {
         for rec in &self.bundle.probes {
             let ProbeRecord::Input { name: n, result } = rec else {

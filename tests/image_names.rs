@@ -10,6 +10,8 @@ mod common;
 
 use pulldoctor::check::image_names::{TagListing, list_registry_paged};
 use pulldoctor::probe::LiveProbes;
+use pulldoctor::probe::http::TlsTrust;
+use pulldoctor::probe::registry::Endpoint;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -121,8 +123,12 @@ fn lists_catalog_and_tags_with_pagination() {
         .enable_all()
         .build()
         .unwrap();
-    let base = format!("http://127.0.0.1:{}", reg.port);
-    let contents = rt.block_on(list_registry_paged(&probes, &base, &paths, None, 1));
+    let endpoint = Endpoint {
+        base: format!("http://127.0.0.1:{}", reg.port),
+        trust: TlsTrust::System,
+        timeout: Duration::from_secs(5),
+    };
+    let contents = rt.block_on(list_registry_paged(&probes, endpoint, &paths, None, 1));
     assert_eq!(
         contents.catalog.as_deref(),
         Some(

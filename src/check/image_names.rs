@@ -20,10 +20,12 @@ use crate::model::{
     CheckId, Class, Confidence, Evidence, EvidenceSource, Finding, FindingId, Severity, Subject,
     Target, TargetKind,
 };
+use crate::parse::dockercfg::Secret;
 use crate::parse::image_ref::{ImageRef, ImageRefError, split_host_port};
 use crate::parse::kube::Objects;
 use crate::probe::Probes;
 use crate::probe::http::HttpRequest;
+use crate::probe::registry::{Credentials, Endpoint, Session};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};
@@ -338,35 +340,61 @@ fn string_list(body: &str, field: &str) -> Option<Vec<String>> {
     }
 }
 
+/// How the listing authenticates: credentials for the token flow (a pull secret's), and the
+/// tokens got so far, by scope.
+struct ListingAuth<'c> {
+    credentials: Option<&'c Credentials>,
+    tokens: BTreeMap<String, Secret>,
+}
+
 /// GET every page of a paginated listing; the items of `field`, whether pages were left, or why
-/// not (the status and the registry's error code).
+/// not (the status and the registry's error code). A 401 with a Bearer challenge runs the token
+/// flow for `scope` (as containerd does) and asks again with the token.
 async fn get_pages(
-    probes: &dyn Probes,
-    base: &str,
+    session: &mut Session<'_>,
     first: String,
     field: &str,
-    auth: Option<&str>,
-    requests: &mut Vec<String>,
+    scope: &str,
+    auth: &mut ListingAuth<'_>,
 ) -> Result<(Vec<String>, bool), (u16, String)> {
-    let mut url = first;
+    let base = session.endpoint.base.clone();
+    let mut path = first;
     let mut items = Vec::new();
     for _ in 0..MAX_PAGES {
-        let mut req = HttpRequest::get(url.clone());
-        if let Some(a) = auth {
-            req = req.header("Authorization", a);
+        let mut resp = session
+            .get(&path, auth.tokens.get(scope))
+            .await
+            .map_err(|e| (0, e.to_string()))?;
+        if resp.status == 401 && !auth.tokens.contains_key(scope) {
+            let bearer = crate::probe::registry::challenges(&resp)
+                .into_iter()
+                .find(crate::parse::www_auth::Challenge::is_bearer);
+            if let Some(challenge) = bearer {
+                let reply = session
+                    .fetch_token(&challenge, scope, auth.credentials)
+                    .await
+                    .map_err(|e| (0, format!("token service: {e}")))?;
+                let Some(token) = reply.token else {
+                    return Err((
+                        resp.status,
+                        format!(
+                            "{} (token service answered {} to {})",
+                            resp.status_text(),
+                            reply.response.status_text(),
+                            reply.request
+                        ),
+                    ));
+                };
+                auth.tokens.insert(scope.to_string(), token);
+                resp = session
+                    .get(&path, auth.tokens.get(scope))
+                    .await
+                    .map_err(|e| (0, e.to_string()))?;
+            }
         }
-        requests.push(req.describe());
-        let resp = probes.http(&req).await.map_err(|e| (0, e.to_string()))?;
         if resp.status != 200 {
-            let code = serde_json::from_str::<serde_json::Value>(&resp.body)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/errors/0/code")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_string)
-                });
-            let why = match code {
-                Some(c) => format!("{} ({c})", resp.status_text()),
+            let why = match crate::probe::registry::registry_errors(&resp.body).first() {
+                Some(e) => format!("{} ({})", resp.status_text(), e.code),
                 None => resp.status_text(),
             };
             return Err((resp.status, why));
@@ -374,8 +402,8 @@ async fn get_pages(
         let page = string_list(&resp.body, field)
             .ok_or_else(|| (resp.status, format!("the answer has no `{field}` list")))?;
         items.extend(page);
-        match resp.header("link").and_then(|l| next_link(l, base)) {
-            Some(next) => url = next,
+        match resp.header("link").and_then(|l| next_link(l, &base)) {
+            Some(next) => path = next[base.len()..].to_string(),
             None => return Ok((items, false)),
         }
     }
@@ -383,42 +411,47 @@ async fn get_pages(
 }
 
 /// List a registry: its catalog (all pages), then the tags of each repository in `paths` (and,
-/// when the catalog was read, only those it has). `base` is `http://host:port` or
-/// `https://host:port`; `auth` an `Authorization` header value when the registry needs one.
+/// when the catalog was read, only those it has). With `credentials`, a 401 runs the token flow
+/// (scope `registry:catalog:*` for the catalog, `repository:<path>:pull` for tags); GitLab grants
+/// the catalog to administrators only, so there the tags lists decide.
 pub async fn list_registry(
     probes: &dyn Probes,
-    base: &str,
+    endpoint: Endpoint,
     paths: &BTreeSet<String>,
-    auth: Option<&str>,
+    credentials: Option<&Credentials>,
 ) -> RegistryContents {
-    list_registry_paged(probes, base, paths, auth, PAGE_SIZE).await
+    list_registry_paged(probes, endpoint, paths, credentials, PAGE_SIZE).await
 }
 
 /// [`list_registry`] asking for `page_size` entries per page.
 pub async fn list_registry_paged(
     probes: &dyn Probes,
-    base: &str,
+    endpoint: Endpoint,
     paths: &BTreeSet<String>,
-    auth: Option<&str>,
+    credentials: Option<&Credentials>,
     page_size: usize,
 ) -> RegistryContents {
-    let base = base.trim_end_matches('/').to_string();
-    let registry = base
+    let registry = endpoint
+        .base
         .split_once("://")
-        .map_or(base.as_str(), |(_, h)| h)
+        .map_or(endpoint.base.as_str(), |(_, h)| h)
         .to_string();
+    let mut session = Session::new(probes, endpoint);
+    let mut auth = ListingAuth {
+        credentials,
+        tokens: BTreeMap::new(),
+    };
     let mut contents = RegistryContents {
         registry,
         ..RegistryContents::default()
     };
-    let first = format!("{base}/v2/_catalog?n={page_size}");
+    let first = format!("/v2/_catalog?n={page_size}");
     match get_pages(
-        probes,
-        &base,
+        &mut session,
         first,
         "repositories",
-        auth,
-        &mut contents.requests,
+        "registry:catalog:*",
+        &mut auth,
     )
     .await
     {
@@ -433,15 +466,20 @@ pub async fn list_registry_paged(
             contents.tags.insert(path.clone(), TagListing::NoRepository);
             continue;
         }
-        let first = format!("{base}/v2/{path}/tags/list?n={page_size}");
-        let listing =
-            match get_pages(probes, &base, first, "tags", auth, &mut contents.requests).await {
-                Ok((tags, truncated)) => TagListing::Tags { tags, truncated },
-                Err((404, _)) => TagListing::NoRepository,
-                Err((_, why)) => TagListing::Unknown(why),
-            };
+        let first = format!("/v2/{path}/tags/list?n={page_size}");
+        let scope = format!("repository:{path}:pull");
+        let listing = match get_pages(&mut session, first, "tags", &scope, &mut auth).await {
+            Ok((tags, truncated)) => TagListing::Tags { tags, truncated },
+            Err((404, _)) => TagListing::NoRepository,
+            Err((_, why)) => TagListing::Unknown(why),
+        };
         contents.tags.insert(path.clone(), listing);
     }
+    contents.requests = session
+        .exchanges
+        .iter()
+        .map(|e| format!("{} → {}", e.request, e.answer))
+        .collect();
     contents
 }
 
@@ -1102,8 +1140,32 @@ impl super::Check for ImageNames {
                                 })
                                 .map(|r| r.path),
                         );
-                        // the token flow (registry.auth) hands its Authorization here when it lands
-                        Some(list_registry(ctx.probes.as_ref(), &base, &paths, None).await)
+                        // the pull secret the workloads use for this registry, if the view has it
+                        let objects = view.objects();
+                        let credentials = objects
+                            .secrets
+                            .iter()
+                            .filter_map(|s| s.docker_config.as_ref()?.as_ref().ok())
+                            .flat_map(|cfg| cfg.matching(&format!("{address}/x")))
+                            .find(|e| !e.password.is_empty())
+                            .map(|e| Credentials {
+                                username: e.username.clone().unwrap_or_default(),
+                                password: e.password.clone(),
+                            });
+                        let endpoint = Endpoint {
+                            base,
+                            trust: crate::probe::http::TlsTrust::System,
+                            timeout: std::time::Duration::from_secs(10),
+                        };
+                        Some(
+                            list_registry(
+                                ctx.probes.as_ref(),
+                                endpoint,
+                                &paths,
+                                credentials.as_ref(),
+                            )
+                            .await,
+                        )
                     }
                     Err(e) => {
                         problems.push(format!("registry {address} not listed: {e}"));

@@ -157,6 +157,42 @@ pub struct Finding {
     pub fixes: Vec<FixRef>,
 }
 
+impl Finding {
+    /// A confirmed finding seen once, with its id derived from the check, the class and `key`
+    /// (what makes it this finding and not another: target, subject). The other fields start
+    /// empty; set what applies.
+    #[must_use]
+    pub fn new(
+        check: &str,
+        class: Class,
+        severity: Severity,
+        target: Target,
+        key: &[&str],
+        title: String,
+    ) -> Self {
+        let mut parts = vec![check, class.id()];
+        parts.extend_from_slice(key);
+        Finding {
+            id: FindingId::derive(&parts),
+            check: CheckId(check.to_string()),
+            class,
+            severity,
+            target,
+            subject: Subject::default(),
+            title,
+            explanation: String::new(),
+            next_steps: Vec::new(),
+            error_chain: Vec::new(),
+            evidence: Vec::new(),
+            count: 1,
+            first_seen: None,
+            last_seen: None,
+            confidence: Confidence::Confirmed,
+            fixes: Vec::new(),
+        }
+    }
+}
+
 /// The state of one check on one target, richer than pass/fail: a check that could not run says
 /// so and why, and never counts as a pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

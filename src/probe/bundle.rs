@@ -34,6 +34,15 @@ pub enum ProbeRecord {
         #[serde(flatten, with = "result_repr")]
         result: Result<RecordedOutput, String>,
     },
+    /// A local file read for what it says (a pull secret, a CA, a manifest), not classified
+    /// as a log; pull secrets are kept with masked passwords.
+    File {
+        /// The path as given.
+        path: String,
+        /// The text (redacted) or the error.
+        #[serde(flatten, with = "result_repr")]
+        result: Result<String, String>,
+    },
     /// An HTTP request (method and URL only: headers and body carry credentials) and its answer
     /// (headers and body redacted), or the failure with its step.
     Http {
@@ -102,6 +111,9 @@ pub struct Bundle {
     /// The inventory the run used (redacted), so a replay plans the same checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<String>,
+    /// The registry checks' targets (inventory and command line merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::check::registry::RegistryPlan>,
     /// Every probe answer, in the order asked.
     pub probes: Vec<ProbeRecord>,
 }
@@ -116,6 +128,7 @@ impl Bundle {
             tool: format!("pulldoctor {}", env!("CARGO_PKG_VERSION")),
             recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             inventory: None,
+            registry: None,
             probes: Vec::new(),
         }
     }
@@ -151,6 +164,7 @@ impl Bundle {
                 ProbeRecord::Input { name, .. } => Some(name.clone()),
                 ProbeRecord::Exec { .. }
                 | ProbeRecord::Local { .. }
+                | ProbeRecord::File { .. }
                 | ProbeRecord::Http { .. }
                 | ProbeRecord::Tls { .. } => None,
             })

@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bytes of a response body kept by default (registry answers are small; a flood is cut here).
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+/// Time a TCP connect may take before the address counts as silent.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A response head larger than this is refused (an endless header).
 const MAX_HEAD: usize = 64 << 10;
 
@@ -249,7 +251,7 @@ impl HttpClients {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("pulldoctor/", env!("CARGO_PKG_VERSION")));
         match trust {
             TlsTrust::System => {}
@@ -361,6 +363,8 @@ impl HttpClients {
 }
 
 type RawResponse = (u16, Vec<(String, String)>, Vec<u8>, bool);
+/// Status, headers, and the head's length in bytes.
+type Head = (u16, Vec<(String, String)>, usize);
 
 /// HTTP/1.1 over a unix socket, `Connection: close`, read to the end or the cap.
 async fn unix_exchange(
@@ -415,35 +419,16 @@ async fn unix_exchange(
             ));
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut header_slots = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Response::new(&mut header_slots);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let headers = parsed
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_ascii_lowercase(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect::<Vec<_>>();
-                break (parsed.code.unwrap_or(0), headers, len);
-            }
-            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+        match parse_head(&buf) {
+            Ok(Some(head)) => break head,
+            Ok(None) if buf.len() > MAX_HEAD => {
                 return Err(fail(
                     NetStep::Response,
                     format!("the response head is longer than {MAX_HEAD} bytes"),
                 ));
             }
-            Ok(httparse::Status::Partial) => {}
-            Err(e) => {
-                return Err(fail(
-                    NetStep::Response,
-                    format!("not an HTTP response: {e}"),
-                ));
-            }
+            Ok(None) => {}
+            Err(e) => return Err(fail(NetStep::Response, e)),
         }
     };
     let mut body = buf.split_off(body_start);
@@ -473,6 +458,43 @@ async fn unix_exchange(
         truncated = true;
     }
     Ok((status, headers, body, truncated))
+}
+
+/// A response head: status, headers (names lower-cased) and its length; `None` while incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
+    let mut header_slots = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut header_slots);
+    match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let headers = parsed
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            Ok(Some((parsed.code.unwrap_or(0), headers, len)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(format!("not an HTTP response: {e}")),
+    }
+}
+
+/// A whole HTTP response captured as bytes (a node's `/dev/tcp` GET): `None` if it is not one.
+#[must_use]
+pub fn parse_response(bytes: &[u8]) -> Option<HttpResponse> {
+    let (status, headers, len) = parse_head(bytes).ok()??;
+    let body = bytes.get(len..).unwrap_or_default();
+    Some(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(body).into_owned(),
+        body_truncated: false,
+        duration_ms: 0,
+    })
 }
 
 /// Join a chunked body (tolerating a cut-off end: what arrived is kept).
@@ -586,9 +608,26 @@ async fn handshake(
         .map_err(|e| fail(NetStep::Request, format!("'{server_name}': {e}")))?;
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
         .map_err(|e| fail(NetStep::Tls, e.to_string()))?;
-    let mut stream = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| fail(NetStep::Connect, e.to_string()))?;
+    // The connect has its own deadline, so a silent drop reads as such and not as a server
+    // that accepted and then said nothing.
+    let mut stream = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(fail(NetStep::Connect, e.to_string())),
+        Err(_) => {
+            return Err(fail(
+                NetStep::Connect,
+                format!(
+                    "no answer to the connection attempt within {} s (dropped?)",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+    };
     let mut first = true;
     let mut rbuf = vec![0u8; 16 * 1024];
     let verdict: Option<String> = loop {
