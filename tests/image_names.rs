@@ -266,3 +266,184 @@ fn headless_verdicts_and_replay() {
     assert_eq!(common::code(&replay), 1);
     assert_eq!(titles(&common::report(&replay)), expect);
 }
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn run_sh(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Processes killed when dropped.
+struct Killed(Vec<Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Like GitLab: the registry in token mode behind a `/jwt/auth` server that grants the catalog to
+/// no one but an administrator. With the workloads' pull secret (a deploy user with pull on
+/// root/gition), the catalog is refused, the tags lists are read through the token flow, and the
+/// verdicts are the same as with an open registry; the password appears nowhere.
+#[test]
+fn token_mode_listing_with_the_pull_secret() {
+    if registry_binary().is_none() || !have("htpasswd") || !have("openssl") {
+        eprintln!(
+            "SKIPPED: docker-registry, htpasswd (apache2-utils) or openssl missing (tests/run-all.sh installs them as root)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (token_port, reg_port) = (free(), free());
+    let password = "deploy-Secr3t-91c2";
+    run_sh(&format!(
+        "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=token -keyout t.key -out t.crt 2>/dev/null \
+         && htpasswd -cbB users gition-deploy {password} 2>/dev/null"
+    ));
+    std::fs::write(
+        dir.path().join("token.json"),
+        format!(
+            r#"{{"issuer":"gitlab-issuer","service":"container_registry","key":"{d}/t.key","cert":"{d}/t.crt","htpasswd":"{d}/users","lifetime":300,"users":{{"gition-deploy":{{"rights":{{"root/gition":["pull"]}}}},"admin":{{"rights":{{"*":["pull","push"]}},"registry":["*"]}}}}}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("registry.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\nhttp:\n  addr: 127.0.0.1:{reg_port}\nauth:\n  token:\n    realm: http://127.0.0.1:{token_port}/jwt/auth\n    service: container_registry\n    issuer: gitlab-issuer\n    rootcertbundle: {d}/t.crt\n"
+        ),
+    )
+    .unwrap();
+    let tool = common::root()
+        .join("tests/lab/labtool.py")
+        .display()
+        .to_string();
+    let spawn = |argv: &[&str]| {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let _procs = Killed(vec![
+        spawn(&[
+            "python3",
+            &tool,
+            "token-server",
+            "--config",
+            &format!("{d}/token.json"),
+            "--listen",
+            &format!("127.0.0.1:{token_port}"),
+        ]),
+        spawn(&["docker-registry", "serve", &format!("{d}/registry.yml")]),
+    ]);
+    wait_for(token_port);
+    wait_for(reg_port);
+    let addr = format!("127.0.0.1:{reg_port}");
+    for (repo, tag) in [
+        ("root/gition/backend", "latest"),
+        ("root/gition/frontend", "latest"),
+    ] {
+        let token = run_sh(&format!(
+            "python3 {tool} mint --config {d}/token.json --sub admin --scope repository:{repo}:pull,push"
+        ));
+        run_sh(&format!(
+            "python3 {tool} push --registry http://{addr} --token {} --repo {repo} --tag {tag} --text {repo}",
+            token.trim()
+        ));
+    }
+    let auth = run_sh(&format!(
+        "printf '%s' 'gition-deploy:{password}' | base64 -w0"
+    ));
+    let cfg = format!(r#"{{"auths":{{"{addr}":{{"auth":"{auth}"}}}}}}"#);
+    let cfg64 = run_sh(&format!("printf '%s' '{cfg}' | base64 -w0"));
+    let manifest = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: gitlab-registry\n  namespace: gition\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {cfg64}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: gition\nspec:\n  template:\n    spec:\n      imagePullSecrets: [{{name: gitlab-registry}}]\n      containers:\n      - name: api\n        image: {addr}/root/gition/api:latest\n      - name: web\n        image: {addr}/root/gition/frontend:v9\n      - name: ok\n        image: {addr}/root/gition/backend:latest\n"
+    );
+    let manifest = common::write(dir.path(), "k8s.yaml", manifest.as_bytes());
+    let inventory = common::write(
+        dir.path(),
+        "pulldoctor.toml",
+        format!("[registry]\naddress = \"{addr}\"\n").as_bytes(),
+    );
+    let out = common::run(
+        &[
+            "--headless",
+            "--config",
+            inventory.to_str().unwrap(),
+            "--manifests",
+            manifest.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(password) && !stdout.contains(&auth));
+    let report = common::report(&out);
+    let mut titles: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "image.names")
+        .map(|f| {
+            format!(
+                "{} [{}]",
+                f["title"].as_str().unwrap(),
+                f["confidence"].as_str().unwrap()
+            )
+        })
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        vec![
+            format!(
+                "{addr}/root/gition/api:latest does not exist (did you mean root/gition/backend?) [confirmed]"
+            ),
+            format!("{addr}/root/gition/frontend:v9 has no tag 'v9' [confirmed]"),
+        ],
+        "{report:#}"
+    );
+    let api = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["title"].as_str().unwrap().contains("/api:latest"))
+        .unwrap();
+    let evidence = serde_json::to_string(&api["evidence"]).unwrap();
+    assert!(evidence.contains("catalog not readable: 401"), "{evidence}");
+    assert!(evidence.contains("jwt/auth"), "{evidence}");
+}
