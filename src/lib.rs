@@ -441,6 +441,15 @@ fn plan_cluster(
     vec![
         Arc::new(ClusterPulls {
             reader: reader.clone(),
+            known_hosts: inv
+                .map(|i| {
+                    i.hosts
+                        .iter()
+                        .flat_map(|h| [Some(h.name.clone()), h.address.clone(), h.ssh.clone()])
+                        .flatten()
+                        .collect()
+                })
+                .unwrap_or_default(),
         }),
         Arc::new(check::image_names::ImageNames {
             cluster: reader,

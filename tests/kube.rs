@@ -308,7 +308,8 @@ fn cluster_view_from_kubectl() {
         cluster,
         vec![
             ("token_realm_unreachable", "k8s-n1", 4),
-            ("image_not_found", "k8s-n2", 3)
+            ("image_not_found", "k8s-n2", 3),
+            ("none", "cluster nodes", 4)
         ],
         "{report:#}"
     );
@@ -323,6 +324,21 @@ fn cluster_view_from_kubectl() {
             .as_str()
             .unwrap()
             .starts_with("kubectl get pods,deployments")
+    );
+    let offer = findings.iter().find(|f| f["class"] == "none").unwrap();
+    assert_eq!(offer["severity"], "info");
+    assert!(
+        offer["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("k8s-m (172.100.100.10), k8s-n1 (172.100.100.11), k8s-n2 (172.100.100.12), k8s-n3 (172.100.100.13)"),
+        "{offer:#}"
+    );
+    assert!(
+        offer["next_steps"][1]
+            .as_str()
+            .unwrap()
+            .contains("ssh = \"172.100.100.11\"")
     );
     let names: Vec<&str> = findings
         .iter()

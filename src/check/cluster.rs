@@ -421,6 +421,86 @@ pub fn pull_secret_findings(view: &ClusterView) -> Vec<Finding> {
 pub struct ClusterPulls {
     /// The shared reader.
     pub reader: Arc<ClusterReader>,
+    /// Names and addresses of the inventory's hosts: nodes the cluster reports beyond these are
+    /// offered as `[[host]]` entries.
+    pub known_hosts: Vec<String>,
+}
+
+/// An info finding offering the nodes `kubectl get nodes` reports that the inventory lacks, as
+/// `[[host]]` entries to paste, so node checks can run there.
+#[must_use]
+pub fn node_offer(view: &ClusterView, known_hosts: &[String]) -> Option<Finding> {
+    let missing: Vec<(String, Option<String>)> = view
+        .node_hosts()
+        .into_iter()
+        .filter(|(name, ip)| {
+            !known_hosts.contains(name) && ip.as_ref().is_none_or(|i| !known_hosts.contains(i))
+        })
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let toml: Vec<String> = missing
+        .iter()
+        .map(|(name, ip)| {
+            format!(
+                "[[host]]\nname = \"{name}\"\nssh = \"{}\"\nroles = [\"node\"]",
+                ip.as_deref().unwrap_or(name)
+            )
+        })
+        .collect();
+    let listed: Vec<String> = missing
+        .iter()
+        .map(|(n, ip)| match ip {
+            Some(ip) => format!("{n} ({ip})"),
+            None => n.clone(),
+        })
+        .collect();
+    let origin = view
+        .parts
+        .iter()
+        .find(|(_, _, o)| !o.nodes.is_empty())
+        .map_or_else(String::new, |(o, _, _)| o.clone());
+    let (host, command) = origin
+        .split_once(": ")
+        .unwrap_or(("local", origin.as_str()));
+    Some(Finding {
+        id: FindingId::derive(&[CHECK_ID, "nodes", &listed.join(",")]),
+        check: CheckId(CHECK_ID.to_string()),
+        class: Class::None,
+        severity: Severity::Info,
+        target: Target {
+            kind: TargetKind::Node,
+            name: "cluster nodes".to_string(),
+        },
+        subject: Subject {
+            nodes: missing.iter().map(|(n, _)| n.clone()).collect(),
+            ..Subject::default()
+        },
+        title: format!(
+            "The cluster has {} node(s) the inventory does not list: {}",
+            missing.len(),
+            listed.join(", ")
+        ),
+        explanation: "kubectl get nodes reports these nodes with their InternalIP; add them to pulldoctor.toml so the node checks (journal, containerd configuration, hops) run on them too.".to_string(),
+        next_steps: toml,
+        error_chain: Vec::new(),
+        evidence: vec![Evidence {
+            source: EvidenceSource::Command {
+                host: host.to_string(),
+                command: command.to_string(),
+            },
+            time: None,
+            host: None,
+            text: listed.join(", "),
+            matched: None,
+        }],
+        count: missing.len() as u64,
+        first_seen: None,
+        last_seen: None,
+        confidence: Confidence::Confirmed,
+        fixes: Vec::new(),
+    })
 }
 
 impl Check for ClusterPulls {
@@ -440,6 +520,7 @@ impl Check for ClusterPulls {
 
     fn run(&self, ctx: CheckContext) -> CheckFuture {
         let reader = self.reader.clone();
+        let known_hosts = self.known_hosts.clone();
         Box::pin(async move {
             let view = match reader.view(&ctx).await {
                 Ok(v) => v,
@@ -483,7 +564,9 @@ impl Check for ClusterPulls {
                     Err(e) => return CheckOutcome::errored(format!("the event scan stopped: {e}")),
                 }
             }
-            let status = if !findings.is_empty() {
+            let failed = !findings.is_empty();
+            findings.extend(node_offer(&view, &known_hosts));
+            let status = if failed {
                 CheckStatus::Failed
             } else if objects.pods.is_empty() {
                 // manifests say what should run, not what failed: nothing was checked
