@@ -432,3 +432,70 @@ fn run_local_record_replay() {
         .to_string();
     assert!(e.contains("/nonexistent/kubectl get"), "{e}");
 }
+
+/// With a control-plane host in the inventory, kubectl runs there over SSH (replayed here): the
+/// same view; nodes the inventory already has are not offered again; a hostile namespace is
+/// quoted for the shell.
+#[test]
+#[allow(clippy::unwrap_used)]
+fn cluster_view_over_ssh() {
+    use pulldoctor::check::cluster::{ClusterSource, shell_command};
+    use pulldoctor::probe::bundle::{ProbeRecord, RecordedOutput};
+    let local = kubectl_bundle();
+    let mut b = pulldoctor::probe::bundle::Bundle::new();
+    b.inventory = Some(
+        "[kubernetes]\nnamespace = \"gition\"\n[[host]]\nname = \"k8s-m\"\nssh = \"root@172.100.100.10\"\nroles = [\"control-plane\"]\n"
+            .to_string(),
+    );
+    b.probes.push(ProbeRecord::Exec {
+        host: "k8s-m".into(),
+        command: "true".into(),
+        result: Ok(RecordedOutput {
+            exit_status: Some(0),
+            stdout: String::new(),
+            stderr: String::new(),
+            duration_ms: 1,
+        }),
+    });
+    for rec in local.probes {
+        if let ProbeRecord::Local { argv, result } = rec {
+            b.probes.push(ProbeRecord::Exec {
+                host: "k8s-m".into(),
+                command: shell_command(&argv),
+                result,
+            });
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ssh.bundle.json");
+    std::fs::write(&bundle, serde_json::to_string(&b).unwrap()).unwrap();
+    let out = common::run(
+        &["--headless", "--replay", bundle.to_str().unwrap()],
+        b"",
+        &[],
+    );
+    let report = common::report(&out);
+    let findings = report["findings"].as_array().unwrap();
+    let realm = findings
+        .iter()
+        .find(|f| f["check"] == "cluster.pulls" && f["class"] == "token_realm_unreachable")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(realm["target"]["name"], "k8s-n1");
+    let offer = findings.iter().find(|f| f["class"] == "none").unwrap();
+    assert_eq!(
+        offer["subject"]["nodes"],
+        serde_json::json!(["k8s-n1", "k8s-n2", "k8s-n3"])
+    );
+    let hostile = ClusterSource::Ssh {
+        host: pulldoctor::inventory::Inventory::parse(
+            "[[host]]\nname = \"m\"\nroles = [\"control-plane\"]\n",
+            "-",
+        )
+        .unwrap()
+        .hosts[0]
+            .clone(),
+        namespace: Some("x; rm -rf /".into()),
+    };
+    let cmd = shell_command(&hostile.kubectl_argvs()[0]);
+    assert!(cmd.contains("-n 'x; rm -rf /'"), "{cmd}");
+}

@@ -85,6 +85,24 @@ impl ClusterSource {
     }
 }
 
+/// `argv` as one shell command line (for SSH), each argument quoted unless it is plainly safe.
+#[must_use]
+pub fn shell_command(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let safe = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ",._/=:@-".contains(c));
+            if safe {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What was read: one entry per input (a kubectl command or a manifest file).
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
@@ -168,7 +186,7 @@ async fn read_view(source: &ClusterSource, ctx: &CheckContext) -> Result<Cluster
         }
         ClusterSource::Local { .. } | ClusterSource::Ssh { .. } => {
             for argv in source.kubectl_argvs() {
-                let command = argv.join(" ");
+                let command = shell_command(&argv);
                 let origin = format!("{}: {command}", source.host_name());
                 let out = match source {
                     ClusterSource::Ssh { host, .. } => {
@@ -531,7 +549,7 @@ impl Check for ClusterPulls {
                 .source
                 .kubectl_argvs()
                 .first()
-                .map_or_else(|| "manifests".to_string(), |a| a.join(" "));
+                .map_or_else(|| "manifests".to_string(), |a| shell_command(a));
             let rows = failing_pod_rows(&objects);
             let mut findings = pull_secret_findings(&view);
             let mut unclassified = Vec::new();
