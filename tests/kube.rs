@@ -318,6 +318,12 @@ fn cluster_view_from_kubectl() {
         .find(|f| f["class"] == "token_realm_unreachable")
         .unwrap();
     assert_eq!(realm["subject"]["endpoint"], "192.168.5.8:80");
+    assert!(
+        realm["explanation"].as_str().unwrap().ends_with(
+            "On k8s-n1: pod gition/api-7d9f6c5b8-x2x9q of ReplicaSet/api-7d9f6c5b8: 172.100.100.9:5050/root/gition/api:latest (api, ImagePullBackOff); imagePullSecrets [gitlab-registry]."
+        ),
+        "{realm:#}"
+    );
     assert_eq!(realm["evidence"][0]["host"], "k8s-n1");
     assert!(
         realm["evidence"][0]["source"]["command"]

@@ -301,6 +301,50 @@ pub fn failing_pod_rows(objects: &Objects) -> BTreeMap<String, Vec<String>> {
     by_node
 }
 
+/// The pods on `node` that cannot pull, each with its image, owner and pull secrets: what the
+/// engineer reads next to the events.
+#[must_use]
+pub fn failing_pods_on(objects: &Objects, node: &str) -> Vec<String> {
+    objects
+        .pods
+        .iter()
+        .filter(|p| p.node.as_deref().unwrap_or("(unscheduled)") == node)
+        .filter(|p| p.pull_failures().next().is_some())
+        .map(|p| {
+            let w = objects
+                .workloads
+                .iter()
+                .find(|w| w.object.kind == "Pod" && w.object.name == p.object.name);
+            let images: Vec<String> = p
+                .pull_failures()
+                .map(|f| {
+                    format!(
+                        "{} ({}, {})",
+                        f.image.as_deref().unwrap_or("?"),
+                        f.container,
+                        f.reason
+                    )
+                })
+                .collect();
+            let secrets = w.map_or_else(String::new, |w| {
+                if w.pull_secrets.is_empty() {
+                    "no imagePullSecrets".to_string()
+                } else {
+                    format!("imagePullSecrets [{}]", w.pull_secrets.join(", "))
+                }
+            });
+            let owner = w
+                .and_then(|w| w.owner.clone())
+                .map_or_else(String::new, |o| format!(" of {o}"));
+            format!(
+                "pod {}{owner}: {}; {secrets}",
+                p.object.label().trim_start_matches("Pod/"),
+                images.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Pull secrets a workload names that the namespace does not have, or whose `auths` keys do not
 /// cover an image's `host:port` (kubelet matches the port exactly: DOMAIN.md §6.1). Only where
 /// the input listed the namespace's Secrets.
@@ -574,7 +618,12 @@ impl Check for ClusterPulls {
                 })
                 .await;
                 match scanned {
-                    Ok(Ok((f, u))) => {
+                    Ok(Ok((mut f, u))) => {
+                        let pods = failing_pods_on(&objects, &node);
+                        for finding in &mut f {
+                            finding.explanation =
+                                format!("{} On {node}: {}.", finding.explanation, pods.join("; "));
+                        }
                         findings.extend(f);
                         unclassified.extend(u);
                     }

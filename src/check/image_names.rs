@@ -841,7 +841,7 @@ fn use_evidence(u: &ImageUse) -> Evidence {
         },
         (false, None) => EvidenceSource::File {
             path: u.origin.clone(),
-            line: 0,
+            line: 1,
         },
         (true, _) => {
             let (host, command) = u
