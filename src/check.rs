@@ -16,7 +16,9 @@
 pub mod advice;
 pub mod catalog;
 pub mod classify;
+pub mod cluster;
 pub mod hops;
+pub mod image_names;
 pub mod logs;
 pub mod node_registry;
 pub mod registry;

@@ -55,6 +55,16 @@ pub struct RunArgs {
     #[arg(long = "job-log", value_name = "FILE", global = true)]
     pub job_logs: Vec<String>,
 
+    /// Kubernetes manifests (YAML, multi-document, or JSON) to read the workloads from when the
+    /// cluster cannot be asked (repeatable; with --replay, give them again).
+    #[arg(long = "manifests", value_name = "FILE", global = true)]
+    pub manifests: Vec<String>,
+
+    /// The namespace kubectl reads (default: the inventory's [kubernetes] namespace, else all);
+    /// also asks for the cluster view through a local kubectl.
+    #[arg(long = "kube-namespace", value_name = "NS", global = true)]
+    pub kube_namespace: Option<String>,
+
     /// Add or override signatures from `*.toml` files in DIR (repeatable).
     #[arg(
         long = "checks-dir",

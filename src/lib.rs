@@ -259,6 +259,7 @@ type RunSources = (
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
     let redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
+    let mut replay_kubectl = false;
     let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(path) =
         &args.replay
     {
@@ -266,7 +267,17 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
         let bundle = Bundle::from_json(&text)
             .map_err(|e| UsageError(format!("bundle '{}': {e}", path.display())))?;
-        let inputs = bundle.input_names();
+        replay_kubectl = bundle.probes.iter().any(|p| {
+            matches!(p, probe::bundle::ProbeRecord::Local { argv, .. }
+                if argv.first().is_some_and(|a| a == "kubectl"))
+        });
+        // manifests are read by the cluster view, not classified as logs; an input is read once
+        let mut inputs: Vec<String> = Vec::new();
+        for name in bundle.input_names() {
+            if !args.manifests.contains(&name) && !inputs.contains(&name) {
+                inputs.push(name);
+            }
+        }
         let inventory = match &bundle.inventory {
             Some(text) => Some((
                 Inventory::parse(text, "the bundle's inventory")
@@ -316,13 +327,15 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             None
         };
         if inputs.is_empty()
+            && args.manifests.is_empty()
+            && args.kube_namespace.is_none()
             && registry.is_none()
             && inventory
                 .as_ref()
                 .is_none_or(|(inv, _)| inv.hosts.is_empty())
         {
             return Err(UsageError(
-                    "no input: give --log, --events or --job-log, --image, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
+                    "no input: give --log, --events or --job-log, --image, --manifests or --kube-namespace, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
                 )
                 .into());
         }
@@ -356,6 +369,19 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         .collect();
     if let Some((inv, _)) = &inventory {
         plan.extend(plan_inventory(inv, args));
+    }
+    if mode == "headless" {
+        let local_kubectl = if args.replay.is_some() {
+            replay_kubectl
+        } else {
+            check::cluster::local_kubectl_available()
+        };
+        plan.extend(plan_cluster(
+            inventory.as_ref().map(|(inv, _)| inv),
+            args,
+            local_kubectl,
+            &inputs,
+        ));
     }
     if let Some(registry) = &registry {
         let nodes: Vec<inventory::Host> = inventory
@@ -549,6 +575,71 @@ fn plan_inventory(inv: &Inventory, args: &RunArgs) -> Vec<Arc<dyn Check>> {
         }
     }
     plan
+}
+
+/// The cluster's own view and the image-name comparison: from `--manifests`, else kubectl on a
+/// control-plane host of the inventory, else a local kubectl (when there is one, with a
+/// kubeconfig, and the run has an inventory or `--kube-namespace`).
+fn plan_cluster(
+    inv: Option<&Inventory>,
+    args: &RunArgs,
+    local_kubectl: bool,
+    inputs: &[String],
+) -> Vec<Arc<dyn Check>> {
+    use check::cluster::{ClusterPulls, ClusterReader, ClusterSource};
+    let namespace = args
+        .kube_namespace
+        .clone()
+        .or_else(|| inv.and_then(|i| i.kubernetes.namespace.clone()));
+    let control_plane = inv.and_then(|i| i.hosts_with(inventory::Role::ControlPlane).next());
+    let source = if !args.manifests.is_empty() {
+        ClusterSource::Manifests(args.manifests.clone())
+    } else if let Some(host) = control_plane {
+        ClusterSource::Ssh {
+            host: host.clone(),
+            namespace,
+        }
+    } else if local_kubectl && (inv.is_some() || args.kube_namespace.is_some()) {
+        ClusterSource::Local { namespace }
+    } else {
+        return Vec::new();
+    };
+    let reader = Arc::new(ClusterReader::new(source));
+    let registry = inv
+        .and_then(|i| i.registry.as_ref())
+        .map(|r| r.address.clone());
+    let vars = match (&registry, inv.and_then(|i| i.gitlab.project.as_deref())) {
+        (Some(r), Some(p)) => check::image_names::CiVariables::gitlab(r, p),
+        _ => check::image_names::CiVariables::default(),
+    };
+    // job logs say what CI pushed; a replay does not know which inputs were job logs, and the
+    // push patterns match nothing else, so it reads them all
+    let job_logs = if args.replay.is_some() {
+        inputs.to_vec()
+    } else {
+        args.job_logs.clone()
+    };
+    vec![
+        Arc::new(ClusterPulls {
+            reader: reader.clone(),
+            known_hosts: inv
+                .map(|i| {
+                    i.hosts
+                        .iter()
+                        .flat_map(|h| [Some(h.name.clone()), h.address.clone(), h.ssh.clone()])
+                        .flatten()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }),
+        Arc::new(check::image_names::ImageNames {
+            cluster: reader,
+            job_logs,
+            pushed: Vec::new(),
+            vars,
+            registry,
+        }),
+    ]
 }
 
 /// The hop walk of one inventory route: its nodes, hops (with the addresses each step dials)

@@ -10,9 +10,11 @@ pub mod containerd;
 pub mod dockercfg;
 pub mod events;
 pub mod extract;
+pub mod image_ref;
 pub mod iptables;
 pub mod journal;
 pub mod jwt;
+pub mod kube;
 pub mod text;
 pub mod www_auth;
 
