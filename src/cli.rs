@@ -135,6 +135,21 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
 
+    /// The `.gitlab-ci.yml` to check for runner tags and Docker API skew (default: the one in the
+    /// inventory's [repo] path). Local includes are read relative to its directory, or to
+    /// [repo] path when the file is inside it.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ci_file: Option<PathBuf>,
+
+    /// A file holding GitLab's pasted "This job is stuck" banner: names the job and its tags
+    /// even without API access.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub stuck_banner: Option<String>,
+
+    /// A Docker daemon socket on this machine (the runner's daemon) to read /version from.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub docker_socket: Option<String>,
+
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(
         long,

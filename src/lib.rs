@@ -257,7 +257,7 @@ type RunSources = (
 );
 
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
-    let redactor = Arc::new(redact::Redactor::from_env());
+    let mut redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
     let mut replay_kubectl = false;
     let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(path) =
@@ -313,6 +313,17 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         } else {
             None
         };
+        // the inventory's GitLab token, when kept in a variable of its own name, is a secret too
+        if let Some((inv, _)) = &inventory
+            && let Ok(token) = std::env::var(&inv.gitlab.token_env)
+        {
+            Arc::make_mut(&mut redactor).add_literal(&token);
+        }
+        let ci_planned = args.ci_file.is_some()
+            || args.stuck_banner.is_some()
+            || inventory
+                .as_ref()
+                .is_some_and(|(inv, _)| inv.repo.is_some() || inv.gitlab.project.is_some());
         // The registry checks run in a headless run, from the inventory and the command line.
         let registry = if mode == "headless" {
             check::registry::RegistryPlan::merge(
@@ -330,6 +341,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             && args.manifests.is_empty()
             && args.kube_namespace.is_none()
             && registry.is_none()
+            && !ci_planned
             && inventory
                 .as_ref()
                 .is_none_or(|(inv, _)| inv.hosts.is_empty())
@@ -390,6 +402,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             .unwrap_or_default();
         plan.extend(registry.checks(&nodes));
     }
+    plan.extend(plan_ci(inventory.as_ref().map(|(inv, _)| inv), args));
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let ctx = CheckContext {
         probes,
@@ -707,6 +720,77 @@ fn route_check(inv: &Inventory, route: &inventory::Route) -> Option<check::remot
         hosts,
         probe_timeout: 3,
     })
+}
+
+/// The CI checks (`gitlab.runner-tags`, `docker.api-skew`): the CI file from `--ci-file` or the
+/// inventory's `[repo]`, GitLab from `[gitlab]`, the runner daemons from hosts with the `runner`
+/// role and `--docker-socket`.
+fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
+    use check::api_skew::{ApiSkewCheck, DaemonTarget};
+    use check::runner_tags::{CiSource, GitlabTarget, RunnerTagsCheck};
+    let repo_root = inv.and_then(|i| i.repo.as_ref()).map(|r| r.path.clone());
+    // the inventory's checkout may have no CI file: then there is nothing to check (a replay
+    // answers from its bundle, so the disk is not asked)
+    let ci_file = args.ci_file.clone().or_else(|| {
+        repo_root
+            .as_ref()
+            .map(|r| r.join(".gitlab-ci.yml"))
+            .filter(|f| args.replay.is_some() || f.exists())
+    });
+    let mut context = parse::gitlab_ci::ProjectContext::default();
+    if let Some(inv) = inv {
+        if let Some(p) = &inv.gitlab.project {
+            context.project_path.clone_from(p);
+        }
+        context.registry = inv.registry.as_ref().map(|r| r.address.clone());
+    }
+    let ci = ci_file.map(|file| {
+        let root = match &repo_root {
+            Some(r) if file.starts_with(r) => r.clone(),
+            _ => file
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+        };
+        CiSource {
+            file,
+            root,
+            context,
+        }
+    });
+    let gitlab = inv.and_then(|i| match (&i.gitlab.url, &i.gitlab.project) {
+        (Some(url), Some(project)) => Some(GitlabTarget {
+            url: url.clone(),
+            project: project.clone(),
+            token_env: i.gitlab.token_env.clone(),
+        }),
+        _ => None,
+    });
+    let mut plan: Vec<Arc<dyn Check>> = Vec::new();
+    if ci.is_some() || gitlab.is_some() || args.stuck_banner.is_some() {
+        plan.push(Arc::new(RunnerTagsCheck {
+            ci: ci.clone(),
+            gitlab,
+            banner: args.stuck_banner.clone(),
+        }));
+    }
+    if let Some(ci) = ci {
+        let mut daemons: Vec<DaemonTarget> = args
+            .docker_socket
+            .iter()
+            .map(|s| DaemonTarget::Local { socket: s.clone() })
+            .collect();
+        daemons.extend(
+            inv.into_iter()
+                .flat_map(|i| i.hosts_with(inventory::Role::Runner))
+                .map(|h| DaemonTarget::Host {
+                    host: h.clone(),
+                    socket: probe::docker::DEFAULT_SOCKET.to_string(),
+                }),
+        );
+        plan.push(Arc::new(ApiSkewCheck { ci, daemons }));
+    }
+    plan
 }
 
 /// Diagnostics go to stderr (stdout carries the report), filtered by `--log-level`.
