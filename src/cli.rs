@@ -122,12 +122,7 @@ pub struct RunArgs {
 
     /// Where the dashboard writes its diagnostics (default:
     /// $XDG_STATE_HOME/pulldoctor/pulldoctor.log, or ~/.local/state/pulldoctor/pulldoctor.log).
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "PULLDOCTOR_LOG_FILE",
-        global = true
-    )]
+    #[arg(long, value_name = "FILE", env = "PULLDOCTOR_LOG_FILE", global = true)]
     pub log_file: Option<PathBuf>,
 }
 

@@ -55,13 +55,24 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Init(args)) => init(&args),
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
-            let files = if args.files.is_empty() && run.replay.is_none() { vec!["-".to_string()] } else { args.files };
+            let files = if args.files.is_empty() && run.replay.is_none() {
+                vec!["-".to_string()]
+            } else {
+                args.files
+            };
             run.logs.extend(files);
             let mode = if args.json { Face::Json } else { Face::Text };
             execute(catalog, &run, "explain", mode)
         }
         None if cli.headless => execute(catalog, &cli.run, "headless", Face::Json),
         None => {
+            if !std::io::stdout().is_terminal() {
+                return Err(UsageError(
+                    "the dashboard needs a terminal; use --headless for the JSON report"
+                        .to_string(),
+                )
+                .into());
+            }
             let setup = prepare(catalog, &cli.run, "dashboard")?;
             tui::run(setup, &cli.run)
         }

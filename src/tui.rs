@@ -77,7 +77,10 @@ fn default_log_path() -> PathBuf {
 /// What the header says the run reads.
 fn describe_source(setup: &RunSetup, args: &RunArgs) -> String {
     if let Some(p) = &args.replay {
-        let name = p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         return format!("replay {name}");
     }
     format!("{} checks planned", setup.plan.len())
@@ -110,7 +113,10 @@ pub fn run(setup: RunSetup, args: &RunArgs) -> anyhow::Result<u8> {
         result
     })?;
     setup.write_bundle(args)?;
-    Ok(setup.report(&app.state, args, "dashboard").summary.exit_code)
+    Ok(setup
+        .report(&app.state, args, "dashboard")
+        .summary
+        .exit_code)
 }
 
 /// Restores the terminal however the loop ends (the panic hook covers panics).
@@ -244,7 +250,10 @@ fn export(app: &App, setup: &RunSetup, args: &RunArgs) -> String {
     );
     let doc = setup.redactor.redact(&doc).into_owned();
     match std::fs::write(&path, doc) {
-        Ok(()) => format!("wrote the summary (not yet a runbook) to {}", path.display()),
+        Ok(()) => format!(
+            "wrote the summary (not yet a runbook) to {}",
+            path.display()
+        ),
         Err(e) => format!("cannot write '{}': {e}", path.display()),
     }
 }

@@ -170,9 +170,7 @@ impl App {
     /// Reduce one engine event; returns a queued re-run to start, if one is due.
     pub fn apply(&mut self, event: RunEvent) -> Vec<Effect> {
         let finished = match &event {
-            RunEvent::CheckFinished { check, target, .. } => {
-                Some((check.clone(), target.clone()))
-            }
+            RunEvent::CheckFinished { check, target, .. } => Some((check.clone(), target.clone())),
             _ => None,
         };
         self.state.apply(event);
@@ -263,7 +261,8 @@ impl App {
                 if self.selected_finding().is_some() {
                     self.modal = Some(Modal::FixPlan);
                 } else {
-                    self.status = Some("no finding selected: a fix plan belongs to a finding".into());
+                    self.status =
+                        Some("no finding selected: a fix plan belongs to a finding".into());
                 }
             }
             Action::ApplyFix => self.status = Some(self.apply_refusal().to_string()),
@@ -336,7 +335,10 @@ impl App {
     fn open(&mut self) {
         match self.focus {
             Pane::Checks => {
-                let Some(key) = self.visible_checks().get(self.check_sel).map(|(k, _)| (*k).clone())
+                let Some(key) = self
+                    .visible_checks()
+                    .get(self.check_sel)
+                    .map(|(k, _)| (*k).clone())
                 else {
                     return;
                 };
@@ -370,7 +372,9 @@ impl App {
             (v as isize).saturating_add(delta).clamp(0, max.max(0)) as usize
         };
         if self.detail {
-            let d = (self.detail_scroll as isize).saturating_add(delta).clamp(0, u16::MAX as isize);
+            let d = (self.detail_scroll as isize)
+                .saturating_add(delta)
+                .clamp(0, u16::MAX as isize);
             self.detail_scroll = d as u16;
             return;
         }
@@ -388,7 +392,9 @@ impl App {
     }
 
     fn clamp(&mut self) {
-        self.check_sel = self.check_sel.min(self.visible_checks().len().saturating_sub(1));
+        self.check_sel = self
+            .check_sel
+            .min(self.visible_checks().len().saturating_sub(1));
         self.finding_sel = self
             .finding_sel
             .min(self.visible_findings().len().saturating_sub(1));
@@ -422,9 +428,7 @@ impl App {
                         CheckStatus::Passed | CheckStatus::Pending | CheckStatus::Running
                     )
             })
-            .filter(|((c, t), e)| {
-                self.matches_filter(&[&c.0, &t.name, status_word(&e.status)])
-            })
+            .filter(|((c, t), e)| self.matches_filter(&[&c.0, &t.name, status_word(&e.status)]))
             .collect();
         // The state's map is already sorted by key: a stable sort by stage keeps that order within.
         v.sort_by_key(|((c, t), _)| stage_of_check(c, t));
@@ -455,13 +459,7 @@ impl App {
             .into_iter()
             .filter(|f| {
                 let nodes = f.subject.nodes.join(" ");
-                self.matches_filter(&[
-                    &f.title,
-                    f.class.id(),
-                    &f.check.0,
-                    &f.target.name,
-                    &nodes,
-                ])
+                self.matches_filter(&[&f.title, f.class.id(), &f.check.0, &f.target.name, &nodes])
             })
             .collect()
     }

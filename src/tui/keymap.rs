@@ -116,14 +116,14 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Open,
         contexts: &[Context::Main],
         hint: "open",
-        help: "a check: jump to its findings; a finding: open its detail",
+        help: "on a check: its findings; on a finding: its detail",
     },
     Binding {
         keys: &[key(KeyCode::Tab)],
         action: Action::NextPane,
         contexts: &[Context::Main],
         hint: "pane",
-        help: "next pane (checks, findings, logs)",
+        help: "next pane: checks, findings, logs",
     },
     Binding {
         keys: &[key(KeyCode::BackTab)],
@@ -137,14 +137,14 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Back,
         contexts: &[Context::Detail, Context::FixModal, Context::Help],
         hint: "back",
-        help: "close the detail, the fix plan or this help",
+        help: "close the detail, the fix plan or the help",
     },
     Binding {
         keys: &[ch('r')],
         action: Action::Rerun,
         contexts: MAIN_DETAIL,
         hint: "re-run",
-        help: "re-run the selected check (presses while it runs coalesce into one)",
+        help: "re-run the selected check (repeats coalesce)",
     },
     Binding {
         keys: &[ch('R')],
@@ -165,14 +165,14 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ApplyFix,
         contexts: &[Context::FixModal],
         hint: "apply",
-        help: "apply the fix plan (not available yet: the fix engine comes later)",
+        help: "in the fix plan: apply it (not yet: comes with the fix engine)",
     },
     Binding {
         keys: &[ch('/')],
         action: Action::Filter,
         contexts: &[Context::Main],
         hint: "filter",
-        help: "filter checks and findings by text (Enter keeps it, Esc clears it)",
+        help: "filter checks and findings by text",
     },
     Binding {
         keys: &[ch('F')],
@@ -186,7 +186,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ExportRunbook,
         contexts: MAIN_DETAIL,
         hint: "export",
-        help: "export the summary as Markdown (the runbook generator comes later)",
+        help: "export the summary as Markdown (the runbook comes later)",
     },
     Binding {
         keys: &[ch('J')],
@@ -266,9 +266,15 @@ pub fn keys_label(binding: &Binding) -> String {
 /// The footer's hints for a context: (keys, word), in table order.
 #[must_use]
 pub fn footer_hints(context: Context) -> Vec<(String, &'static str)> {
-    BINDINGS
+    // Help and quit first: on a narrow terminal the end of the footer is cut.
+    let first = |b: &&Binding| !matches!(b.action, Action::Help | Action::Quit);
+    let mut bindings: Vec<&Binding> = BINDINGS
         .iter()
         .filter(|b| b.contexts.contains(&context) && !b.hint.is_empty())
+        .collect();
+    bindings.sort_by_key(first);
+    bindings
+        .into_iter()
         .map(|b| {
             let keys = if b.action == Action::Down {
                 "↑↓/jk".to_string()

@@ -55,6 +55,13 @@ impl Stage {
 /// belong where the check that saw them looked.
 #[must_use]
 pub fn stage_of_finding(f: &Finding) -> Stage {
+    // The hop walk says where on the route it broke: that place is the stage.
+    if f.check.0.starts_with("path.") {
+        return match f.target.kind {
+            TargetKind::Node => Stage::Nodes,
+            _ => Stage::Hops,
+        };
+    }
     match f.class {
         Class::RunnerTags => Stage::CiJob,
         Class::DockerApiSkew => Stage::Runner,
@@ -121,6 +128,8 @@ pub struct StageView {
     pub busy: usize,
     /// Checks there that passed.
     pub passed: usize,
+    /// Checks there that found something.
+    pub failed: usize,
     /// Checks there that could not run or finish.
     pub not_run: usize,
     /// Short facts: the failure classes seen, ports (`:80`) for hops.
@@ -151,6 +160,7 @@ pub fn path_view(state: &RunState) -> PathView {
             findings: 0,
             busy: 0,
             passed: 0,
+            failed: 0,
             not_run: 0,
             notes: Vec::new(),
             members: Vec::new(),
@@ -168,12 +178,14 @@ pub fn path_view(state: &RunState) -> PathView {
         match entry.status {
             CheckStatus::Pending | CheckStatus::Running => sv.busy += 1,
             CheckStatus::Passed => sv.passed += 1,
-            CheckStatus::Failed => {}
+            CheckStatus::Failed => sv.failed += 1,
             CheckStatus::Skipped { .. }
             | CheckStatus::Errored { .. }
             | CheckStatus::TimedOut { .. } => sv.not_run += 1,
         }
-        if matches!(target.kind, TargetKind::Node | TargetKind::Hop) {
+        // Nodes are named by their checks; hops by the findings on them (a hop walk's target is
+        // the route).
+        if sv.stage == Stage::Nodes && target.kind == TargetKind::Node {
             let ran = matches!(entry.status, CheckStatus::Passed | CheckStatus::Failed);
             let slot = members[i]
                 .entry(target.name.clone())
@@ -201,12 +213,11 @@ pub fn path_view(state: &RunState) -> PathView {
             sv.notes.push(note);
         }
         let names: Vec<String> = match sv.stage {
-            Stage::Nodes | Stage::Kubelet if !f.subject.nodes.is_empty() => {
-                f.subject.nodes.clone()
-            }
+            Stage::Kubelet if !f.subject.nodes.is_empty() => f.subject.nodes.clone(),
             Stage::Nodes | Stage::Hops if f.target.kind != TargetKind::Input => {
                 vec![f.target.name.clone()]
             }
+            Stage::Nodes if !f.subject.nodes.is_empty() => f.subject.nodes.clone(),
             _ => Vec::new(),
         };
         for n in names {
@@ -226,7 +237,8 @@ pub fn path_view(state: &RunState) -> PathView {
             })
             .collect();
         // Worst first; names keep the order stable within a severity.
-        sv.members.sort_by(|a, b| b.worst.cmp(&a.worst).then_with(|| a.name.cmp(&b.name)));
+        sv.members
+            .sort_by(|a, b| b.worst.cmp(&a.worst).then_with(|| a.name.cmp(&b.name)));
     }
     let first_broken = stages
         .iter()

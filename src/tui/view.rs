@@ -32,7 +32,12 @@ use ratatui::widgets::{Block, BorderType};
 /// Draw the whole dashboard.
 pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let map_height = if area.height >= 20 { 6 } else { 4 };
+    // A short terminal gives the open detail the map's rows.
+    let map_height = match (app.detail, area.height) {
+        (true, h) if h < 30 => 0,
+        (_, h) if h >= 20 => 6,
+        _ => 4,
+    };
     let [header_area, map_area, body_area, footer_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(map_height),
@@ -41,7 +46,9 @@ pub fn render(frame: &mut Frame, app: &App) {
     ])
     .areas(area);
     header::render(frame, header_area, app);
-    path_map::render(frame, map_area, app);
+    if map_area.height > 0 {
+        path_map::render(frame, map_area, app);
+    }
     if app.detail {
         detail::render(frame, body_area, app);
     } else {

@@ -6,12 +6,12 @@ use super::header::ms_between;
 use super::{duration, pane_block, truncate};
 use crate::engine::state::CheckEntry;
 use crate::model::{CheckId, CheckStatus, Severity, Target};
-use std::collections::BTreeMap;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState};
+use std::collections::BTreeMap;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -86,9 +86,7 @@ fn status_cell(app: &App, entry: &CheckEntry, worst: Option<Severity>) -> (Strin
     match &entry.status {
         CheckStatus::Pending => ("· pending".to_string(), t.pending()),
         CheckStatus::Running => {
-            let ms = entry
-                .started_at
-                .map_or(0, |s| ms_between(s, app.now));
+            let ms = entry.started_at.map_or(0, |s| ms_between(s, app.now));
             (
                 format!("{} {}", SPINNER[app.frame % SPINNER.len()], duration(ms)),
                 t.pending(),
@@ -97,13 +95,15 @@ fn status_cell(app: &App, entry: &CheckEntry, worst: Option<Severity>) -> (Strin
         CheckStatus::Passed => ("✓ pass".to_string(), t.ok()),
         CheckStatus::Failed => {
             let sev = worst.unwrap_or(Severity::Error);
-            let word = if sev >= Severity::Error { "✗ fail" } else { "! warn" };
+            let word = if sev >= Severity::Error {
+                "✗ fail"
+            } else {
+                "! warn"
+            };
             (word.to_string(), t.severity(sev))
         }
         CheckStatus::Skipped { .. } => ("– skipped".to_string(), t.dim()),
         CheckStatus::Errored { .. } => ("! error".to_string(), t.errored()),
-        CheckStatus::TimedOut { after_ms } => {
-            (format!("⏱ {}", duration(*after_ms)), t.errored())
-        }
+        CheckStatus::TimedOut { after_ms } => (format!("⏱ {}", duration(*after_ms)), t.errored()),
     }
 }

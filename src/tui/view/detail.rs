@@ -14,7 +14,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(f) = app.selected_finding() else {
         return;
     };
-    let block = pane_block(app, None, format!("finding {} ", f.id)).border_style(app.theme.focus_border());
+    let block =
+        pane_block(app, None, format!("finding {} ", f.id)).border_style(app.theme.focus_border());
     let width = usize::from(block.inner(area).width);
     let lines = detail_lines(app, f, width);
     frame.render_widget(
@@ -29,7 +30,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
 fn detail_lines(app: &App, f: &Finding, width: usize) -> Vec<Line<'static>> {
     let t = app.theme;
     let mut out = vec![Line::from(vec![
-        Span::styled(format!("{} ", f.severity.id().to_uppercase()), t.severity(f.severity)),
+        Span::styled(
+            format!("{} ", f.severity.id().to_uppercase()),
+            t.severity(f.severity),
+        ),
         Span::styled(format!("{} ", f.class.id()), t.heading()),
         Span::styled(f.title.clone(), t.heading()),
     ])];
@@ -112,7 +116,10 @@ fn detail_lines(app: &App, f: &Finding, width: usize) -> Vec<Line<'static>> {
             t.dim(),
         )));
     } else {
-        out.push(Line::from(Span::styled("Fixes (f shows the plan)", t.heading())));
+        out.push(Line::from(Span::styled(
+            "Fixes (f shows the plan)",
+            t.heading(),
+        )));
         for fix in &f.fixes {
             out.push(Line::from(format!("  - {} ({})", fix.title, fix.id)));
         }

@@ -12,7 +12,11 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = app.theme;
     let findings = app.visible_findings();
-    let block = pane_block(app, Some(Pane::Findings), format!("findings ({})", findings.len()));
+    let block = pane_block(
+        app,
+        Some(Pane::Findings),
+        format!("findings ({})", findings.len()),
+    );
     if findings.is_empty() {
         let text = if app.state.checks.is_empty() || !app.state.complete() {
             "none yet"
@@ -21,7 +25,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             "none match the filter"
         };
-        frame.render_widget(Paragraph::new(Span::styled(text, t.dim())).block(block), area);
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, t.dim())).block(block),
+            area,
+        );
         return;
     }
     let width = usize::from(block.inner(area).width);

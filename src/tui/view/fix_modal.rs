@@ -14,8 +14,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let t = app.theme;
-    let popup = centered(area, area.width.saturating_sub(6).max(40), area.height.saturating_sub(4).max(10));
-    let block = pane_block(app, None, format!("fix plan: {}", f.class.id())).border_style(t.focus_border());
+    let popup = centered(
+        area,
+        area.width.saturating_sub(6).max(40),
+        area.height.saturating_sub(4).max(10),
+    );
+    let block =
+        pane_block(app, None, format!("fix plan: {}", f.class.id())).border_style(t.focus_border());
     let mut lines = vec![
         Line::from(Span::styled(f.title.clone(), t.severity(f.severity))),
         Line::default(),
@@ -35,7 +40,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     ]));
     lines.push(Line::default());
     if f.fixes.is_empty() {
-        lines.push(Line::from(Span::styled("No fix is known; the next steps:", t.heading())));
+        lines.push(Line::from(Span::styled(
+            "No fix is known; the next steps:",
+            t.heading(),
+        )));
         steps(&mut lines, &f.next_steps);
     }
     for fix in &f.fixes {
@@ -61,7 +69,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     ]));
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
         popup,
     );
 }

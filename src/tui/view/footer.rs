@@ -22,7 +22,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(format!(" {msg} │"), t.heading()));
     }
     if !app.filter.is_empty() {
-        spans.push(Span::styled(format!(" filter '{}' │", app.filter), t.pending()));
+        spans.push(Span::styled(
+            format!(" filter '{}' │", app.filter),
+            t.pending(),
+        ));
     }
     if app.failures_only {
         spans.push(Span::styled(" failures only │", t.pending()));

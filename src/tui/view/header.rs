@@ -71,6 +71,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// Milliseconds from `a` to `b` (0 if `b` is earlier).
-pub(super) fn ms_between(a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>) -> u64 {
+pub(super) fn ms_between(
+    a: chrono::DateTime<chrono::Utc>,
+    b: chrono::DateTime<chrono::Utc>,
+) -> u64 {
     u64::try_from((b - a).num_milliseconds()).unwrap_or(0)
 }

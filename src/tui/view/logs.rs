@@ -13,7 +13,11 @@ use ratatui::widgets::Paragraph;
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = app.theme;
     let lines = app.log_lines();
-    let block = pane_block(app, Some(Pane::Logs), format!("logs ({} lines)", lines.len()));
+    let block = pane_block(
+        app,
+        Some(Pane::Logs),
+        format!("logs ({} lines)", lines.len()),
+    );
     let inner = block.inner(area);
     let selected = app.selected_finding().map(|f| f.id.clone());
     let width = usize::from(inner.width);
@@ -61,8 +65,7 @@ pub(super) fn highlighted(
     let Some([a, b]) = matched else {
         return vec![Span::raw(truncate(text, room))];
     };
-    let (Some(pre), Some(mid), Some(post)) = (text.get(..a), text.get(a..b), text.get(b..))
-    else {
+    let (Some(pre), Some(mid), Some(post)) = (text.get(..a), text.get(a..b), text.get(b..)) else {
         return vec![Span::raw(truncate(text, room))];
     };
     let mut pre = pre.to_string();

@@ -30,7 +30,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         // The connector into a stage carries that stage's colour: the link that breaks is red.
         let connector = match (i, broken_here) {
             (0, _) => String::new(),
-            (_, true) => "━✗━".to_string(),
+            (_, true) => "━━▶".to_string(),
             _ => "───".to_string(),
         };
         let link_style = if broken_here { style } else { t.dim() };
@@ -42,7 +42,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         ));
         notes.push(Span::raw(" ".repeat(connector.chars().count())));
         notes.push(Span::styled(
-            pad(&truncate(&note(sv), label_width.saturating_sub(1)), label_width),
+            pad(
+                &truncate(&note(sv), label_width.saturating_sub(1)),
+                label_width,
+            ),
             if sv.worst.is_some() { style } else { t.dim() },
         ));
     }
@@ -63,7 +66,7 @@ fn mark(sv: &StageView, t: Theme) -> (&'static str, Style) {
         Some(sev @ Severity::Warning) => ("!", t.severity(sev)),
         Some(sev @ Severity::Info) => ("i", t.severity(sev)),
         None if sv.busy > 0 => ("…", t.pending()),
-        None if sv.passed > 0 && sv.not_run == 0 => ("✓", t.ok()),
+        None if sv.passed + sv.failed > 0 && sv.not_run == 0 => ("✓", t.ok()),
         None if sv.not_run > 0 => ("?", t.errored()),
         None => ("·", t.dim()),
     }
@@ -74,7 +77,7 @@ fn note(sv: &StageView) -> String {
         sv.notes.join(",")
     } else if sv.busy > 0 {
         "checking".to_string()
-    } else if sv.passed > 0 && sv.not_run == 0 {
+    } else if sv.passed + sv.failed > 0 && sv.not_run == 0 {
         "ok".to_string()
     } else if sv.not_run > 0 {
         "not run".to_string()
@@ -92,10 +95,7 @@ fn broken_line(view: &PathView, t: Theme, width: usize) -> Line<'static> {
                 sv.headline.as_deref().unwrap_or_default(),
                 width.saturating_sub(head.chars().count()),
             );
-            Line::from(vec![
-                Span::styled(head, t.severity(sev)),
-                Span::raw(rest),
-            ])
+            Line::from(vec![Span::styled(head, t.severity(sev)), Span::raw(rest)])
         }
         None => {
             let busy: usize = view.stages.iter().map(|s| s.busy).sum();
@@ -109,7 +109,7 @@ fn broken_line(view: &PathView, t: Theme, width: usize) -> Line<'static> {
     }
 }
 
-/// `nodes 50: 3✗ 47✓ k8s-n03✗ k8s-n17✗ … │ hops 2: bastion✗ linux-host✓`, cut to the width.
+/// `nodes 50 (3✗): k8s-n03✗ k8s-n17✗ k8s-n44✗ +47 │ hops 1 (1✗): bastion✗`, cut to the width.
 fn members_line(view: &PathView, t: Theme, width: usize) -> Line<'static> {
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut used = 0usize;
@@ -130,10 +130,15 @@ fn members_line(view: &PathView, t: Theme, width: usize) -> Line<'static> {
         let mut budget = share;
         let bad = sv.members.iter().filter(|m| m.worst.is_some()).count();
         let head = format!(
-            "{}{} {}: {bad} with findings ",
+            "{}{} {}{}: ",
             if gi > 0 { "│ " } else { "" },
             sv.stage.label(),
-            sv.members.len()
+            sv.members.len(),
+            if bad > 0 {
+                format!(" ({bad}✗)")
+            } else {
+                String::new()
+            }
         );
         budget = budget.saturating_sub(head.chars().count());
         used += head.chars().count();
