@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
   bash tests/lab/lab.sh install
   # the dashboard's end-to-end test drives the real binary in tmux
-  command -v tmux >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends tmux
+  command -v tmux >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends tmux \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux; }
 else
   echo "note: not root, so the lab and sshd tests (network namespaces, sshd) will be SKIPPED"
 fi

@@ -548,3 +548,54 @@ fn flow() {
     );
     assert_eq!(app.handle_key(key('q')), vec![Effect::Quit]);
 }
+
+/// Dump the main views as cell grids (symbol, colours, modifiers) for
+/// `assets/screenshots/render.py`, which draws the README's PNGs:
+/// `PULLDOCTOR_SCREENSHOTS=target/screens cargo test --test tui screenshots -- --ignored`, then
+/// `python3 assets/screenshots/render.py target/screens assets/screenshots`.
+#[test]
+#[ignore = "writes screenshot dumps; see the doc comment"]
+fn screenshots() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("PULLDOCTOR_SCREENSHOTS").unwrap_or_else(|_| "target/screens".to_string()),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    let dump = |name: &str, app: &App, w: u16, h: u16| {
+        let term = draw(app, w, h);
+        let buf = term.backend().buffer();
+        let cells: Vec<Vec<serde_json::Value>> = (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| {
+                        let c = &buf[(x, y)];
+                        serde_json::json!([
+                            c.symbol(),
+                            format!("{:?}", c.fg),
+                            format!("{:?}", c.bg),
+                            format!("{:?}", c.modifier),
+                        ])
+                    })
+                    .collect()
+            })
+            .collect();
+        let json = serde_json::json!({ "width": w, "height": h, "cells": cells });
+        std::fs::write(dir.join(format!("{name}.json")), json.to_string()).unwrap();
+    };
+    let mid = mid_run(Theme { color: true });
+    dump("dashboard-running", &mid, 160, 48);
+    let mut app = complete(Theme { color: true });
+    app.update(Action::NextPane);
+    dump("dashboard", &app, 160, 48);
+    app.update(Action::Down);
+    app.update(Action::Open);
+    dump("finding-detail", &app, 160, 48);
+    let mut app = complete(Theme { color: true });
+    app.update(Action::NextPane);
+    while app.selected_finding().is_some_and(|f| f.check.0 != "path.hops") {
+        app.update(Action::Down);
+    }
+    app.update(Action::FixPlan);
+    dump("fix-plan", &app, 160, 48);
+    let small = complete(Theme { color: true });
+    dump("dashboard-80x24", &small, 80, 24);
+}
