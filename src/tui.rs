@@ -112,6 +112,8 @@ pub fn run(setup: RunSetup, args: &RunArgs) -> anyhow::Result<u8> {
         tracing::info!("dashboard closed");
         result
     })?;
+    // Checks still running (a slow SSH host) must not hold the exit.
+    runtime.shutdown_background();
     setup.write_bundle(args)?;
     Ok(setup
         .report(&app.state, args, "dashboard")

@@ -288,7 +288,7 @@ fn main_view_complete() {
             "a check that could not finish"
         );
         if w >= 160 {
-            assert!(screen(buf).contains("done in 2.6s"));
+            assert!(screen(buf).contains("done 2.6s"));
         }
     }
 }
@@ -461,7 +461,7 @@ fn flow() {
         planned: p.clone(),
     });
     let text = screen(draw(&app, 80, 24).backend().buffer());
-    assert!(text.contains("6 checks: 6 pending"), "{text}");
+    assert!(text.contains("6 checks ·6"), "{text}");
     assert!(text.contains("· pending"));
     assert!(!app.animating(), "pending checks do not animate");
 
@@ -591,7 +591,10 @@ fn screenshots() {
     dump("finding-detail", &app, 160, 48);
     let mut app = complete(Theme { color: true });
     app.update(Action::NextPane);
-    while app.selected_finding().is_some_and(|f| f.check.0 != "path.hops") {
+    while app
+        .selected_finding()
+        .is_some_and(|f| f.check.0 != "path.hops")
+    {
         app.update(Action::Down);
     }
     app.update(Action::FixPlan);

@@ -227,7 +227,7 @@ fn idle_cpu() {
     // Wait for the run to finish, then settle.
     let t = Instant::now();
     while !String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "b"]).stdout)
-        .contains("done in")
+        .contains("│ done ")
     {
         assert!(t.elapsed() < Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(50));

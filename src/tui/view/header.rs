@@ -23,23 +23,39 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         };
         counts[i] += 1;
     }
+    let source = if area.width >= 120 {
+        app.source.clone()
+    } else {
+        super::truncate(&app.source, 16)
+    };
     let mut spans = vec![
         Span::styled(" pulldoctor ", t.heading()),
-        Span::styled(format!("{} ", app.source), t.dim()),
-        Span::raw(format!("│ {} checks:", app.state.checks.len())),
+        Span::styled(format!("{source} "), t.dim()),
+        Span::raw(format!(
+            "│ {} checks{}",
+            app.state.checks.len(),
+            if area.width >= 120 { ":" } else { "" }
+        )),
     ];
+    // Below 120 columns the counts go by symbol (the check list's), so the line still fits.
+    let wide = area.width >= 120;
     let parts = [
-        (counts[0], "pass", t.ok()),
-        (counts[1], "fail", t.severity(Severity::Error)),
-        (counts[2], "running", t.pending()),
-        (counts[3], "pending", t.pending()),
-        (counts[4], "skipped", t.dim()),
-        (counts[5], "error", t.errored()),
-        (counts[6], "timed out", t.errored()),
+        (counts[0], "pass", "✓", t.ok()),
+        (counts[1], "fail", "✗", t.severity(Severity::Error)),
+        (counts[2], "running", "…", t.pending()),
+        (counts[3], "pending", "·", t.pending()),
+        (counts[4], "skipped", "–", t.dim()),
+        (counts[5], "error", "!", t.errored()),
+        (counts[6], "timed out", "⏱", t.errored()),
     ];
-    for (n, word, style) in parts {
+    for (n, word, symbol, style) in parts {
         if n > 0 {
-            spans.push(Span::styled(format!(" {n} {word}"), style));
+            let text = if wide {
+                format!(" {n} {word}")
+            } else {
+                format!(" {symbol}{n}")
+            };
+            spans.push(Span::styled(text, style));
         }
     }
     let mut by_sev = [0usize; 4];
@@ -47,18 +63,29 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     for f in &findings {
         by_sev[f.severity as usize] += 1;
     }
-    spans.push(Span::raw(format!(" │ {} findings", findings.len())));
+    spans.push(Span::raw(if wide {
+        format!(" │ {} findings", findings.len())
+    } else {
+        format!(" │ {} found:", findings.len())
+    }));
     for sev in Severity::ALL.iter().rev() {
         let n = by_sev[*sev as usize];
         if n > 0 {
-            spans.push(Span::styled(format!(" {n} {sev}"), t.severity(*sev)));
+            let word = match (wide, sev) {
+                (true, _) => sev.id(),
+                (false, Severity::Critical) => "crit",
+                (false, Severity::Error) => "err",
+                (false, Severity::Warning) => "warn",
+                (false, Severity::Info) => "info",
+            };
+            spans.push(Span::styled(format!(" {n} {word}"), t.severity(*sev)));
         }
     }
     let elapsed = match (app.state.started_at, app.state.finished_at) {
         (Some(a), Some(b)) if !app.animating() => {
-            Some(format!(" │ done in {}", duration(ms_between(a, b))))
+            Some(format!(" │ done {}", duration(ms_between(a, b))))
         }
-        (Some(a), _) => Some(format!(" │ running {}", duration(ms_between(a, app.now)))),
+        (Some(a), _) => Some(format!(" │ {}", duration(ms_between(a, app.now)))),
         (None, _) => Some(" │ starting".to_string()),
     };
     if let Some(e) = elapsed {
