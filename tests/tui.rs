@@ -607,3 +607,30 @@ fn screenshots() {
     let small = complete(Theme { color: true });
     dump("dashboard-80x24", &small, 80, 24);
 }
+
+/// Tiny and odd terminal sizes draw every view without a panic.
+#[test]
+fn tiny_terminals() {
+    let mut app = complete(Theme { color: true });
+    let mut views: Vec<fn(&mut App)> = vec![
+        |_| {},
+        |a| {
+            a.update(Action::NextPane);
+            a.update(Action::Open);
+        },
+        |a| {
+            a.update(Action::FixPlan);
+        },
+        |a| {
+            a.update(Action::Back);
+            a.update(Action::Back);
+            a.update(Action::Help);
+        },
+    ];
+    for step in views.drain(..) {
+        step(&mut app);
+        for (w, h) in [(1, 1), (5, 2), (20, 5), (40, 10), (80, 12), (200, 8), (12, 60)] {
+            draw(&app, w, h);
+        }
+    }
+}
