@@ -102,7 +102,8 @@ fn dashboard_in_tmux() {
     };
     // After the dashboard quits, the shell reports its exit code and the terminal's mode.
     let script = format!(
-        "NO_COLOR=1 '{bin}' --replay '{bundle}' --log-level info --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; sleep 60",
+        "cd '{cwd}' && NO_COLOR=1 '{bin}' --replay '{bundle}' --log-level info --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; sleep 60",
+        cwd = dir.path().display(),
         bin = env!("CARGO_BIN_EXE_pulldoctor"),
         bundle = bundle.display(),
         log = dir.path().join("tui.log").display(),
@@ -144,6 +145,25 @@ fn dashboard_in_tmux() {
     assert!(screen.contains("disabled"), "{screen}");
     tmux.keys(&["y"]);
     tmux.wait_for(&["not applied"]);
+
+    // The JSON report and the export land in the working directory.
+    tmux.keys(&["Escape", "J"]);
+    tmux.wait_for(&["wrote the JSON report"]);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("pulldoctor-report.json")).unwrap(),
+    )
+    .unwrap();
+    common::validate(&report);
+    assert_eq!(report["run"]["mode"], "dashboard");
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(5));
+    tmux.keys(&["e"]);
+    tmux.wait_for(&["wrote the summary"]);
+    let export = std::fs::read_to_string(dir.path().join("pulldoctor-summary.md")).unwrap();
+    assert!(
+        export.contains("not the runbook"),
+        "labelled for what it is: {export}"
+    );
+    assert!(export.contains("docker_api_skew"), "{export}");
 
     tmux.keys(&["q"]);
     let screen = tmux.wait_for(&["EXIT="]);

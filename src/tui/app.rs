@@ -180,6 +180,7 @@ impl App {
             self.launched.remove(&key);
             self.rebuild_logs();
             if self.queued.remove(&key) {
+                self.status = Some(format!("re-running {} on {} (queued)", key.0, key.1));
                 self.launched.insert(key.clone());
                 effects.push(Effect::Rerun(vec![key]));
             }
