@@ -29,7 +29,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         format!("checks ({shown} of {total})")
     };
     let block = pane_block(app, Some(Pane::Checks), title);
-    let width = usize::from(block.inner(area).width);
+    // The highlight symbol takes one column of every row.
+    let width = usize::from(block.inner(area).width).saturating_sub(1);
     let mut worst_of: BTreeMap<(&CheckId, &Target), Severity> = BTreeMap::new();
     let findings = app.state.findings_sorted();
     for f in &findings {

@@ -124,10 +124,10 @@ fn members_line(view: &PathView, t: Theme, width: usize) -> Line<'static> {
             t.dim(),
         ));
     }
-    // Each group gets an equal share of the line, so hops stay visible beside 50 nodes.
-    let share = width / groups.len();
+    // Each group gets an equal share of what is left, so hops stay visible beside 50 nodes
+    // and a short group leaves its room to the next.
     for (gi, sv) in groups.iter().enumerate() {
-        let mut budget = share;
+        let mut budget = width.saturating_sub(used) / (groups.len() - gi);
         let bad = sv.members.iter().filter(|m| m.worst.is_some()).count();
         let head = format!(
             "{}{} {}{}: ",
@@ -147,7 +147,9 @@ fn members_line(view: &PathView, t: Theme, width: usize) -> Line<'static> {
             let text = member(m);
             let rest = sv.members.len() - shown;
             let more = format!("+{rest} ");
-            if text.chars().count() + more.chars().count() > budget {
+            // The last member needs no room for a "+N" after it.
+            let reserve = if rest > 1 { more.chars().count() } else { 0 };
+            if text.chars().count() + reserve > budget {
                 spans.push(Span::styled(more.clone(), t.dim()));
                 used += more.chars().count();
                 break;
@@ -162,7 +164,6 @@ fn members_line(view: &PathView, t: Theme, width: usize) -> Line<'static> {
             spans.push(Span::styled(text, style));
         }
     }
-    let _ = used;
     Line::from(spans)
 }
 
