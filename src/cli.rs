@@ -13,6 +13,7 @@ Examples:
   pulldoctor --headless --log node1.log --events events.txt > report.json
   pulldoctor --headless --log node1.log --record incident.bundle.json
   pulldoctor --headless --replay incident.bundle.json
+  pulldoctor --replay incident.bundle.json         the dashboard on a recorded run (? for keys)
   pulldoctor signatures --test --checks-dir ./my-checks
   pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
   pulldoctor runbook --replay incident.bundle.json -o RUNBOOK.md
@@ -25,9 +26,9 @@ Exit codes:
 /// Diagnose why a container image will not build, push or pull: GitLab CI → Docker daemon →
 /// registry → network hops → containerd → kubelet.
 #[derive(Debug, Parser)]
-#[command(name = "pulldoctor", version, about, after_help = AFTER_HELP, arg_required_else_help = true)]
+#[command(name = "pulldoctor", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// What to do; without a command, `--headless` runs the checks.
+    /// What to do; without a command the dashboard opens (or `--headless` prints the JSON report).
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -159,6 +160,11 @@ pub struct RunArgs {
         global = true
     )]
     pub log_level: String,
+
+    /// Where the dashboard writes its diagnostics (default:
+    /// $XDG_STATE_HOME/pulldoctor/pulldoctor.log, or ~/.local/state/pulldoctor/pulldoctor.log).
+    #[arg(long, value_name = "FILE", env = "PULLDOCTOR_LOG_FILE", global = true)]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Severity as a command-line value.

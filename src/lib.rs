@@ -19,6 +19,7 @@ pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod ssh;
+pub mod tui;
 
 use anyhow::Context as _;
 use check::catalog::Catalog;
@@ -42,7 +43,13 @@ pub struct UsageError(pub String);
 /// [`UsageError`] for bad usage or configuration (exit 2); anything else means the run could
 /// not complete (exit 3).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    init_logging(&cli.run.log_level);
+    let dashboard = cli.command.is_none() && !cli.headless;
+    if dashboard {
+        // The dashboard owns the terminal: diagnostics go to a file, never to the screen.
+        tui::init_file_logging(&cli.run)?;
+    } else {
+        init_logging(&cli.run.log_level);
+    }
     let catalog = Catalog::load(&cli.run.checks_dirs).map_err(|e| UsageError(e.to_string()))?;
     match cli.command {
         Some(Command::Signatures(args)) => signatures(&catalog, &args),
@@ -59,16 +66,27 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         },
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
-            let files = if args.files.is_empty() && run.replay.is_none() { vec!["-".to_string()] } else { args.files };
+            let files = if args.files.is_empty() && run.replay.is_none() {
+                vec!["-".to_string()]
+            } else {
+                args.files
+            };
             run.logs.extend(files);
             let mode = if args.json { Face::Json } else { Face::Text };
             execute(catalog, &run, "explain", mode)
         }
         None if cli.headless => execute(catalog, &cli.run, "headless", Face::Json),
-        None => Err(UsageError(
-            "nothing to do: give a command (explain, signatures) or --headless with inputs; see --help".to_string(),
-        )
-        .into()),
+        None => {
+            if !std::io::stdout().is_terminal() {
+                return Err(UsageError(
+                    "the dashboard needs a terminal; use --headless for the JSON report"
+                        .to_string(),
+                )
+                .into());
+            }
+            let setup = prepare(catalog, &cli.run, "dashboard")?;
+            tui::run(setup, &cli.run)
+        }
     }
 }
 
@@ -256,7 +274,58 @@ type RunSources = (
     Option<check::registry::RegistryPlan>,
 );
 
-fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
+/// Everything a run needs, built once for every face (headless, `explain`, the dashboard), so
+/// they all run the same plan over the same probes.
+pub struct RunSetup {
+    /// The checks to run.
+    pub plan: Vec<Arc<dyn Check>>,
+    /// What every check may use.
+    pub ctx: CheckContext,
+    /// Engine limits.
+    pub limits: engine::Limits,
+    /// The recorder, when `--record` was given.
+    pub recorder: Option<Arc<RecordingProbes>>,
+    /// The compiled catalog (the report needs it).
+    pub classifier: Arc<Classifier>,
+    /// The last line of defence before anything is written.
+    pub redactor: Arc<redact::Redactor>,
+}
+
+impl RunSetup {
+    /// The report of a state produced by this setup.
+    #[must_use]
+    pub fn report(&self, state: &engine::RunState, args: &RunArgs, mode: &str) -> report::Report {
+        let replayed = args.replay.as_ref().map(|p| p.display().to_string());
+        report::Report::new(
+            state,
+            self.classifier.catalog(),
+            mode,
+            replayed,
+            args.fail_on.into(),
+        )
+    }
+
+    /// Write the recorded bundle, if recording.
+    ///
+    /// # Errors
+    /// When the bundle cannot be serialised or written.
+    pub fn write_bundle(&self, args: &RunArgs) -> anyhow::Result<()> {
+        if let (Some(rec), Some(path)) = (&self.recorder, &args.record) {
+            let json = serde_json::to_string_pretty(&rec.bundle())
+                .context("cannot serialise the bundle")?;
+            std::fs::write(path, json)
+                .with_context(|| format!("cannot write bundle '{}'", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Build the plan, probes and context of a run. `mode` is `explain` (text inputs only) or a
+/// face that also runs the inventory's checks (`headless`, `dashboard`).
+///
+/// # Errors
+/// [`UsageError`] for bad inputs, bundles or inventories.
+pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<RunSetup> {
     let mut redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
     let mut replay_kubectl = false;
@@ -308,10 +377,10 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             );
         }
         // The inventory drives the live checks of a headless run; explain reads text only.
-        let inventory = if mode == "headless" {
-            load_inventory(args)?
-        } else {
+        let inventory = if mode == "explain" {
             None
+        } else {
+            load_inventory(args)?
         };
         // the inventory's GitLab token, when kept in a variable of its own name, is a secret too
         if let Some((inv, _)) = &inventory
@@ -325,7 +394,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
                 .as_ref()
                 .is_some_and(|(inv, _)| inv.repo.is_some() || inv.gitlab.project.is_some());
         // The registry checks run in a headless run, from the inventory and the command line.
-        let registry = if mode == "headless" {
+        let registry = if mode != "explain" {
             check::registry::RegistryPlan::merge(
                 inventory
                     .as_ref()
@@ -382,7 +451,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
     if let Some((inv, _)) = &inventory {
         plan.extend(plan_inventory(inv, args));
     }
-    if mode == "headless" {
+    if mode != "explain" {
         let local_kubectl = if args.replay.is_some() {
             replay_kubectl
         } else {
@@ -414,25 +483,29 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         concurrency: usize::from(args.concurrency),
         check_timeout: std::time::Duration::from_secs(args.timeout),
     };
+    Ok(RunSetup {
+        plan,
+        ctx,
+        limits,
+        recorder,
+        classifier,
+        redactor,
+    })
+}
+
+fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
+    let setup = prepare(catalog, args, mode)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let state = runtime.block_on(engine::run_to_state(plan, ctx, limits));
-    if let (Some(rec), Some(path)) = (recorder, &args.record) {
-        let json =
-            serde_json::to_string_pretty(&rec.bundle()).context("cannot serialise the bundle")?;
-        std::fs::write(path, json)
-            .with_context(|| format!("cannot write bundle '{}'", path.display()))?;
-    }
-    let replayed = args.replay.as_ref().map(|p| p.display().to_string());
-    let report = report::Report::new(
-        &state,
-        classifier.catalog(),
-        mode,
-        replayed,
-        args.fail_on.into(),
-    );
+    let state = runtime.block_on(engine::run_to_state(
+        setup.plan.clone(),
+        setup.ctx.clone(),
+        setup.limits,
+    ));
+    setup.write_bundle(args)?;
+    let report = setup.report(&state, args, mode);
     let rendered = match face {
         Face::Json => {
             serde_json::to_string_pretty(&report).context("cannot serialise the report")? + "\n"
@@ -448,7 +521,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         }
     };
     // The last line of defence: nothing leaves with a known secret in it.
-    let rendered = redactor.redact(&rendered).into_owned();
+    let rendered = setup.redactor.redact(&rendered).into_owned();
     match &args.output {
         Some(path) => std::fs::write(path, rendered)
             .with_context(|| format!("cannot write '{}'", path.display()))?,
