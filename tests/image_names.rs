@@ -399,19 +399,41 @@ fn token_mode_listing_with_the_pull_secret() {
         "pulldoctor.toml",
         format!("[registry]\naddress = \"{addr}\"\n").as_bytes(),
     );
-    let out = common::run(
-        &[
-            "--headless",
-            "--config",
-            inventory.to_str().unwrap(),
-            "--manifests",
-            manifest.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let args = [
+        "--headless",
+        "--config",
+        inventory.to_str().unwrap(),
+        "--manifests",
+        manifest.to_str().unwrap(),
+    ];
+    let out = common::run(&args, b"", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(password) && !stdout.contains(&auth));
+    // a recording keeps no credential, so the run goes on without them, and says so
+    let bundle = dir.path().join("bundle.json");
+    let mut recording = args.to_vec();
+    recording.extend(["--record", bundle.to_str().unwrap()]);
+    let rec = common::report(&common::run(&recording, b"", &[]));
+    let recorded = std::fs::read_to_string(&bundle).unwrap();
+    assert!(
+        !recorded.contains(password) && !recorded.contains(&auth) && !recorded.contains(&cfg64),
+        "the bundle keeps the pull secret"
+    );
+    assert!(recorded.contains("gitlab-registry") && recorded.contains(&addr));
+    let names = rec["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "image.names")
+        .unwrap();
+    assert_eq!(names["status"]["state"], "errored", "{names:#}");
+    assert!(
+        names["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be listed for root/gition/api: 401"),
+        "{names:#}"
+    );
     let report = common::report(&out);
     let mut titles: Vec<String> = report["findings"]
         .as_array()

@@ -1194,6 +1194,27 @@ impl super::Check for ImageNames {
                     ),
                 });
             }
+            // wanted repositories the listing could not decide on: not a pass
+            if let Some(l) = &listing {
+                let undecided: BTreeSet<String> = input
+                    .wanted
+                    .iter()
+                    .filter_map(|u| ImageRef::parse(&u.image).ok())
+                    .filter(|r| related(&r.domain, &l.registry))
+                    .filter(|r| l.has_repository(&r.path).is_none())
+                    .map(|r| match l.tags.get(&r.path) {
+                        Some(TagListing::Unknown(why)) => format!("{}: {why}", r.path),
+                        _ => r.path,
+                    })
+                    .collect();
+                if !undecided.is_empty() {
+                    problems.push(format!(
+                        "the registry {} could not be listed for {}",
+                        l.registry,
+                        undecided.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
             let mut found = findings(&verdicts, listing.as_ref());
             for f in &mut found {
                 for e in &mut f.evidence {
