@@ -14,6 +14,7 @@
 //! `cargo test`; every example in the file is a test.
 
 pub mod advice;
+pub mod api_skew;
 pub mod catalog;
 pub mod classify;
 pub mod cluster;
@@ -23,6 +24,7 @@ pub mod logs;
 pub mod node_registry;
 pub mod registry;
 pub mod remote;
+pub mod runner_tags;
 
 use crate::model::CheckId;
 

@@ -15,6 +15,8 @@ Examples:
   pulldoctor --headless --replay incident.bundle.json
   pulldoctor signatures --test --checks-dir ./my-checks
   pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
+  pulldoctor runbook --replay incident.bundle.json -o RUNBOOK.md
+  pulldoctor fix --dry-run                         show what would be fixed, change nothing
 
 Exit codes:
   0  nothing at or above --fail-on      2  usage or configuration error
@@ -133,6 +135,21 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
 
+    /// The `.gitlab-ci.yml` to check for runner tags and Docker API skew (default: the one in the
+    /// inventory's [repo] path). Local includes are read relative to its directory, or to
+    /// [repo] path when the file is inside it.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ci_file: Option<PathBuf>,
+
+    /// A file holding GitLab's pasted "This job is stuck" banner: names the job and its tags
+    /// even without API access.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub stuck_banner: Option<String>,
+
+    /// A Docker daemon socket on this machine (the runner's daemon) to read /version from.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub docker_socket: Option<String>,
+
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(
         long,
@@ -178,6 +195,41 @@ pub enum Command {
     Signatures(SignaturesArgs),
     /// Write a commented example inventory (pulldoctor.toml) to start from.
     Init(InitArgs),
+    /// Write the post-incident runbook (Markdown): from a JSON report, a replayed bundle, or a
+    /// fresh run of the inventory's checks.
+    Runbook(RunbookArgs),
+    /// Plan the fixes the inventory's hosts need, show them, and apply them after confirmation:
+    /// backup, write, verify by re-running the check, roll back on failure, audit.
+    Fix(FixArgs),
+}
+
+/// `fix` options.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// Only these findings (ids from the report) or hosts (inventory names).
+    #[arg(value_name = "FINDING_ID|HOST")]
+    pub only: Vec<String>,
+
+    /// Apply without asking (a terminal asks; anything else needs --yes).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Show the plans and stop.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+}
+
+/// `runbook` options.
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    /// A JSON report written by `--headless` (instead of running the checks).
+    #[arg(long, value_name = "REPORT.json", conflicts_with = "replay")]
+    pub from: Option<PathBuf>,
+
+    /// The fix audit log to read applied fixes from (default: the state directory's
+    /// audit.jsonl, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
 }
 
 /// `init` options.

@@ -11,6 +11,7 @@
 pub mod check;
 pub mod cli;
 pub mod engine;
+pub mod fix;
 pub mod inventory;
 pub mod model;
 pub mod parse;
@@ -46,6 +47,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Some(Command::Signatures(args)) => signatures(&catalog, &args),
         Some(Command::Init(args)) => init(&args),
+        Some(Command::Fix(args)) => fix_command(catalog, &args, &cli.run),
+        Some(Command::Runbook(args)) => match &args.from {
+            Some(path) => runbook_from(path, args.audit.as_deref(), &cli.run),
+            None => execute(
+                catalog,
+                &cli.run,
+                "headless",
+                Face::Runbook(args.audit.clone()),
+            ),
+        },
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
             let files = if args.files.is_empty() && run.replay.is_none() { vec!["-".to_string()] } else { args.files };
@@ -62,10 +73,177 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// How a run presents its report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Face {
     Json,
     Text,
+    /// With the audit log to read, if given.
+    Runbook(Option<std::path::PathBuf>),
+}
+
+/// `fix`: plan from fresh facts, show, confirm, apply host by host, verify, roll back, audit.
+fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::Result<u8> {
+    use std::io::Write as _;
+    if run.read_only {
+        return Err(UsageError("--read-only: every fix is refused".to_string()).into());
+    }
+    if run.replay.is_some() {
+        return Err(
+            UsageError("a replay changes nothing: fix needs live hosts".to_string()).into(),
+        );
+    }
+    let Some((inv, _)) = load_inventory(run)? else {
+        return Err(
+            UsageError("fix needs an inventory (pulldoctor init writes one)".to_string()).into(),
+        );
+    };
+    let Some(registry) = inv.registry.as_ref().map(|r| r.address.clone()) else {
+        return Err(UsageError("fix needs [registry] in the inventory".to_string()).into());
+    };
+    let redactor = Arc::new(redact::Redactor::from_env());
+    let probes: Arc<dyn Probes> = Arc::new(LiveProbes::new(Some(ssh_pool(&inv, run)?)));
+    let nodes: Vec<inventory::Host> = inv
+        .hosts_with(inventory::Role::Node)
+        .filter(|h| {
+            args.only.is_empty()
+                || args.only.iter().any(|o| {
+                    *o == h.name
+                        || *o
+                            == model::FindingId::derive(&[
+                                check::node_registry::CHECK_ID,
+                                model::Class::HttpVsHttps.id(),
+                                "node",
+                                &h.name,
+                                &registry,
+                            ])
+                            .0
+                })
+        })
+        .cloned()
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
+    let ctx = CheckContext {
+        probes: probes.clone(),
+        classifier,
+        redactor: redactor.clone(),
+        workers: 1,
+    };
+    runtime.block_on(async {
+        // plan every node at once, from what each shows now
+        let mut set = tokio::task::JoinSet::new();
+        for node in nodes {
+            let (probes, registry) = (probes.clone(), registry.clone());
+            set.spawn(async move {
+                let planned = fix::plans::node_hosts_toml(probes.as_ref(), &node, &registry).await;
+                (node, planned)
+            });
+        }
+        let mut plans = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((node, planned)) = joined else {
+                continue;
+            };
+            match planned {
+                Ok(Some(p)) => plans.push((node, p)),
+                Ok(None) => {}
+                Err(e) => eprintln!("{}: cannot plan: {}", node.name, redactor.redact(&e)),
+            }
+        }
+        plans.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        if plans.is_empty() {
+            println!(
+                "Nothing to fix: every node's containerd already speaks what {registry} speaks."
+            );
+            return Ok(report::exit::OK);
+        }
+        for (_, p) in &plans {
+            print!("{}", redactor.redact(&fix::render_plan(p)));
+        }
+        if args.dry_run {
+            println!("Dry run: nothing was changed.");
+            return Ok(report::exit::OK);
+        }
+        if !args.yes {
+            if !std::io::stdin().is_terminal() {
+                return Err(UsageError(
+                    "not confirmed: run in a terminal to answer, or pass --yes".to_string(),
+                )
+                .into());
+            }
+            print!("Apply {} fix(es)? [y/N] ", plans.len());
+            let _ = std::io::stdout().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                println!("Nothing was changed.");
+                return Ok(report::exit::OK);
+            }
+        }
+        let mut failed = 0;
+        for (node, planned) in &plans {
+            let verdict = fix::apply_and_verify(&ctx, node, &registry, &planned.plan).await;
+            println!("{}: {}", node.name, redactor.redact(&verdict.summary()));
+            if !verdict.verified {
+                failed += 1;
+            }
+        }
+        println!("Audit log: {}", fix::audit::path().display());
+        Ok(if failed == 0 {
+            report::exit::OK
+        } else {
+            report::exit::FINDINGS
+        })
+    })
+}
+
+/// `runbook --from REPORT.json`: the runbook of a report written earlier.
+/// The audit log's entries since the report's run began: the given file (which must be readable),
+/// else the default one if it exists.
+fn read_audit(
+    path: Option<&std::path::Path>,
+    report: &report::Report,
+) -> anyhow::Result<Vec<fix::audit::Record>> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| UsageError(format!("cannot read audit log '{}': {e}", p.display())))?,
+        None => std::fs::read_to_string(fix::audit::path()).unwrap_or_default(),
+    };
+    Ok(fix::audit::read_since(&text, &report.run.started_at))
+}
+
+fn runbook_from(
+    path: &std::path::Path,
+    audit: Option<&std::path::Path>,
+    args: &RunArgs,
+) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read report '{}': {e}", path.display())))?;
+    let report: report::Report = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "'{}' is not a pulldoctor JSON report (line {}, column {}: {})",
+            path.display(),
+            e.line(),
+            e.column(),
+            parse::json_error_category(&e)
+        ))
+    })?;
+    let redactor = redact::Redactor::from_env();
+    let rendered = redactor
+        .redact(&report::runbook::render_with(
+            &report,
+            &read_audit(audit, &report)?,
+        ))
+        .into_owned();
+    match &args.output {
+        Some(out) => std::fs::write(out, rendered)
+            .with_context(|| format!("cannot write '{}'", out.display()))?,
+        None => print!("{rendered}"),
+    }
+    Ok(report::exit::OK)
 }
 
 /// What a run reads from: its probes, the recorder if recording, the text inputs, and the
@@ -79,7 +257,7 @@ type RunSources = (
 );
 
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
-    let redactor = Arc::new(redact::Redactor::from_env());
+    let mut redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
     let mut replay_kubectl = false;
     let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(path) =
@@ -135,6 +313,17 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         } else {
             None
         };
+        // the inventory's GitLab token, when kept in a variable of its own name, is a secret too
+        if let Some((inv, _)) = &inventory
+            && let Ok(token) = std::env::var(&inv.gitlab.token_env)
+        {
+            Arc::make_mut(&mut redactor).add_literal(&token);
+        }
+        let ci_planned = args.ci_file.is_some()
+            || args.stuck_banner.is_some()
+            || inventory
+                .as_ref()
+                .is_some_and(|(inv, _)| inv.repo.is_some() || inv.gitlab.project.is_some());
         // The registry checks run in a headless run, from the inventory and the command line.
         let registry = if mode == "headless" {
             check::registry::RegistryPlan::merge(
@@ -152,6 +341,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             && args.manifests.is_empty()
             && args.kube_namespace.is_none()
             && registry.is_none()
+            && !ci_planned
             && inventory
                 .as_ref()
                 .is_none_or(|(inv, _)| inv.hosts.is_empty())
@@ -212,6 +402,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             .unwrap_or_default();
         plan.extend(registry.checks(&nodes));
     }
+    plan.extend(plan_ci(inventory.as_ref().map(|(inv, _)| inv), args));
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let ctx = CheckContext {
         probes,
@@ -245,6 +436,9 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
     let rendered = match face {
         Face::Json => {
             serde_json::to_string_pretty(&report).context("cannot serialise the report")? + "\n"
+        }
+        Face::Runbook(audit) => {
+            report::runbook::render_with(&report, &read_audit(audit.as_deref(), &report)?)
         }
         Face::Text => {
             let color = args.output.is_none()
@@ -526,6 +720,77 @@ fn route_check(inv: &Inventory, route: &inventory::Route) -> Option<check::remot
         hosts,
         probe_timeout: 3,
     })
+}
+
+/// The CI checks (`gitlab.runner-tags`, `docker.api-skew`): the CI file from `--ci-file` or the
+/// inventory's `[repo]`, GitLab from `[gitlab]`, the runner daemons from hosts with the `runner`
+/// role and `--docker-socket`.
+fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
+    use check::api_skew::{ApiSkewCheck, DaemonTarget};
+    use check::runner_tags::{CiSource, GitlabTarget, RunnerTagsCheck};
+    let repo_root = inv.and_then(|i| i.repo.as_ref()).map(|r| r.path.clone());
+    // the inventory's checkout may have no CI file: then there is nothing to check (a replay
+    // answers from its bundle, so the disk is not asked)
+    let ci_file = args.ci_file.clone().or_else(|| {
+        repo_root
+            .as_ref()
+            .map(|r| r.join(".gitlab-ci.yml"))
+            .filter(|f| args.replay.is_some() || f.exists())
+    });
+    let mut context = parse::gitlab_ci::ProjectContext::default();
+    if let Some(inv) = inv {
+        if let Some(p) = &inv.gitlab.project {
+            context.project_path.clone_from(p);
+        }
+        context.registry = inv.registry.as_ref().map(|r| r.address.clone());
+    }
+    let ci = ci_file.map(|file| {
+        let root = match &repo_root {
+            Some(r) if file.starts_with(r) => r.clone(),
+            _ => file
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+        };
+        CiSource {
+            file,
+            root,
+            context,
+        }
+    });
+    let gitlab = inv.and_then(|i| match (&i.gitlab.url, &i.gitlab.project) {
+        (Some(url), Some(project)) => Some(GitlabTarget {
+            url: url.clone(),
+            project: project.clone(),
+            token_env: i.gitlab.token_env.clone(),
+        }),
+        _ => None,
+    });
+    let mut plan: Vec<Arc<dyn Check>> = Vec::new();
+    if ci.is_some() || gitlab.is_some() || args.stuck_banner.is_some() {
+        plan.push(Arc::new(RunnerTagsCheck {
+            ci: ci.clone(),
+            gitlab,
+            banner: args.stuck_banner.clone(),
+        }));
+    }
+    if let Some(ci) = ci {
+        let mut daemons: Vec<DaemonTarget> = args
+            .docker_socket
+            .iter()
+            .map(|s| DaemonTarget::Local { socket: s.clone() })
+            .collect();
+        daemons.extend(
+            inv.into_iter()
+                .flat_map(|i| i.hosts_with(inventory::Role::Runner))
+                .map(|h| DaemonTarget::Host {
+                    host: h.clone(),
+                    socket: probe::docker::DEFAULT_SOCKET.to_string(),
+                }),
+        );
+        plan.push(Arc::new(ApiSkewCheck { ci, daemons }));
+    }
+    plan
 }
 
 /// Diagnostics go to stderr (stdout carries the report), filtered by `--log-level`.

@@ -10,6 +10,7 @@ pub mod containerd;
 pub mod dockercfg;
 pub mod events;
 pub mod extract;
+pub mod gitlab_ci;
 pub mod image_ref;
 pub mod iptables;
 pub mod journal;

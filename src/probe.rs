@@ -4,6 +4,8 @@
 //! from a bundle with no I/O at all.
 
 pub mod bundle;
+pub mod docker;
+pub mod gitlab;
 pub mod http;
 pub mod registry;
 

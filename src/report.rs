@@ -1,13 +1,14 @@
 //! The report: the public, versioned JSON form of a run (`--headless`, `explain --json`), the
 //! readable text summary (`explain`), and the exit-code policy.
 
+pub mod runbook;
 pub mod text;
 
 use crate::check::InputSummary;
 use crate::check::catalog::Catalog;
 use crate::engine::RunState;
 use crate::model::{CheckStatus, Class, Evidence, Finding, Severity};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped whenever the JSON structure changes; `assets/report.schema.json` follows it.
@@ -26,16 +27,16 @@ pub mod exit {
 }
 
 /// The tool that wrote the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
     /// `pulldoctor`.
-    pub name: &'static str,
+    pub name: String,
     /// Its version.
-    pub version: &'static str,
+    pub version: String,
 }
 
 /// When and how the run happened.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
     /// `headless` or `explain`.
     pub mode: String,
@@ -44,15 +45,15 @@ pub struct RunInfo {
     /// RFC 3339.
     pub finished_at: String,
     /// The bundle replayed, when the run was a replay.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub replayed_from: Option<String>,
     /// Why the run could not complete, if it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub aborted: Option<String>,
 }
 
 /// One check on one target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckSummary {
     /// Check id.
     pub check: String,
@@ -61,19 +62,19 @@ pub struct CheckSummary {
     /// Its status.
     pub status: CheckStatus,
     /// How long it took.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<u64>,
 }
 
 /// Counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// Number of findings.
     pub findings: u64,
     /// Findings per severity (every severity present, zero or not).
-    pub by_severity: BTreeMap<&'static str, u64>,
+    pub by_severity: BTreeMap<String, u64>,
     /// Findings per failure class (only classes found).
-    pub by_class: BTreeMap<&'static str, u64>,
+    pub by_class: BTreeMap<String, u64>,
     /// The most important failure class found, or `none`.
     pub primary_class: Class,
     /// The worst severity found, if any.
@@ -87,7 +88,7 @@ pub struct Summary {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// See [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -118,12 +119,14 @@ impl Report {
         fail_on: Severity,
     ) -> Self {
         let findings: Vec<Finding> = state.findings_sorted().into_iter().cloned().collect();
-        let mut by_severity: BTreeMap<&'static str, u64> =
-            Severity::ALL.iter().map(|s| (s.id(), 0)).collect();
-        let mut by_class: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut by_severity: BTreeMap<String, u64> = Severity::ALL
+            .iter()
+            .map(|s| (s.id().to_string(), 0))
+            .collect();
+        let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
         for f in &findings {
-            *by_severity.entry(f.severity.id()).or_default() += 1;
-            *by_class.entry(f.class.id()).or_default() += 1;
+            *by_severity.entry(f.severity.id().to_string()).or_default() += 1;
+            *by_class.entry(f.class.id().to_string()).or_default() += 1;
         }
         let checks: Vec<CheckSummary> = state
             .checks
@@ -153,8 +156,8 @@ impl Report {
         Report {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
-                name: "pulldoctor",
-                version: env!("CARGO_PKG_VERSION"),
+                name: "pulldoctor".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
             },
             run: RunInfo {
                 mode: mode.to_string(),

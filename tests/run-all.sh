@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
   bash tests/lab/lab.sh install
+  # the real Docker 20.10 daemon for the docker.api-skew tests (tests/ci_checks.rs)
+  if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'install ok installed'; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  fi
 else
   echo "note: not root, so the lab and sshd tests (network namespaces, sshd) will be SKIPPED"
 fi

@@ -27,8 +27,60 @@ pub const DOCKER_API: [(&str, &str); 16] = [
     ("29.6", "1.55"),
 ];
 
+/// Each major line's newest release, as `docker:<major>` resolves it (`docker-library/docker`
+/// `versions.json` history, DOMAIN.md §1.5): (major, minor line, newest patch).
+pub const DOCKER_LINE_NEWEST: [(&str, &str, &str); 9] = [
+    ("19", "19.03", "19.03.15"),
+    ("20", "20.10", "20.10.24"),
+    ("23", "23.0", "23.0.6"),
+    ("24", "24.0", "24.0.9"),
+    ("25", "25.0", "25.0.5"),
+    ("26", "26.1", "26.1.4"),
+    ("27", "27.5", "27.5.1"),
+    ("28", "28.5", "28.5.2"),
+    ("29", "29.7", "29.7.2"),
+];
+
+/// `27.5.1` or `27.5` → (27, 5); `19.03` → (19, 3).
+#[must_use]
+pub fn release_number(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    Some((major, minor))
+}
+
+/// The API version a Docker release speaks (its maximum).
+#[must_use]
+pub fn api_of_release(release: &str) -> Option<&'static str> {
+    let want = release_number(release)?;
+    DOCKER_API
+        .iter()
+        .rev()
+        .find(|(r, _)| release_number(r).is_some_and(|r| r <= want))
+        .filter(|_| want >= (19, 3))
+        .map(|(_, a)| *a)
+}
+
+/// The minimum API a daemon of this release accepts unless told otherwise (DOMAIN.md §1.1):
+/// 1.12 up to 24.0 on Linux, 1.24 from 25.0, 1.44 in 29.0–29.2, 1.40 from 29.3.
+#[must_use]
+pub fn default_min_api(release: &str) -> Option<&'static str> {
+    let r = release_number(release)?;
+    Some(if r < (25, 0) {
+        "1.12"
+    } else if r < (29, 0) {
+        "1.24"
+    } else if r < (29, 3) {
+        "1.44"
+    } else {
+        "1.40"
+    })
+}
+
 /// `1.44` → (1, 44), comparable.
-fn api(v: &str) -> Option<(u32, u32)> {
+#[must_use]
+pub fn api(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
@@ -177,6 +229,14 @@ mod tests {
         assert_eq!(first_release_with_api("1.40"), Some("19.03"));
         assert_eq!(last_release_with_api("1.43"), Some("24.0"));
         assert_eq!(first_release_with_api("2.0"), None);
+        assert_eq!(api_of_release("24.0.5"), Some("1.43"));
+        assert_eq!(api_of_release("27.5"), Some("1.47"));
+        assert_eq!(api_of_release("29.1.3"), Some("1.52"));
+        assert_eq!(api_of_release("19.03.12"), Some("1.40"));
+        assert_eq!(api_of_release("18.09"), None);
+        assert_eq!(default_min_api("29.2.1"), Some("1.44"));
+        assert_eq!(default_min_api("29.3.0"), Some("1.40"));
+        assert_eq!(default_min_api("20.10.24"), Some("1.12"));
         let s = explain(
             Class::DockerApiSkew,
             "client version 1.43 is too old. Minimum supported API version is 1.44, please upgrade",
