@@ -469,3 +469,68 @@ fn token_mode_listing_with_the_pull_secret() {
     assert!(evidence.contains("catalog not readable: 401"), "{evidence}");
     assert!(evidence.contains("jwt/auth"), "{evidence}");
 }
+
+/// CI's pushes read from the `.gitlab-ci.yml` model (the incident's file): `$CI_REGISTRY_IMAGE`
+/// expanded from the inventory, compared with the manifests when the registry cannot be listed;
+/// the evidence names the job.
+#[test]
+fn pushes_from_the_ci_model() {
+    let dir = tempfile::tempdir().unwrap();
+    // a closed loopback port: the registry cannot be listed, CI's pushes decide
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let inventory = common::write(
+        dir.path(),
+        "pulldoctor.toml",
+        format!("[gitlab]\nproject = \"Root/Gition\"\n[registry]\naddress = \"{addr}\"\n")
+            .as_bytes(),
+    );
+    let manifest = std::fs::read_to_string(common::root().join("tests/fixtures/kube/gition.yaml"))
+        .unwrap()
+        .replace("172.100.100.9:5050", &addr);
+    let manifest = common::write(dir.path(), "gition.yaml", manifest.as_bytes());
+    let ci = common::root().join("tests/fixtures/gitlab_ci/incident/.gitlab-ci.yml");
+    let out = common::run(
+        &[
+            "--headless",
+            "--config",
+            inventory.to_str().unwrap(),
+            "--ci-file",
+            ci.to_str().unwrap(),
+            "--manifests",
+            manifest.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    let report = common::report(&out);
+    let names: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "image.names")
+        .collect();
+    let titles: Vec<&str> = names.iter().map(|f| f["title"].as_str().unwrap()).collect();
+    assert_eq!(
+        titles,
+        vec![
+            format!(
+                "{addr}/root/gition/api:latest does not exist (did you mean root/gition/backend?)"
+            ),
+            format!(
+                "{addr}/root/gition/react:latest does not exist (did you mean root/gition/frontend?)"
+            ),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(names[0]["confidence"], "inferred");
+    let evidence = serde_json::to_string(&names[0]["evidence"]).unwrap();
+    assert!(
+        evidence.contains(".gitlab-ci.yml") && evidence.contains("docker build -t"),
+        "{evidence}"
+    );
+}
