@@ -719,7 +719,11 @@ pub fn evaluate(input: &NamesInput) -> Vec<NameVerdict> {
             ImageRef::parse(reference).ok().map(|r| (r, p))
         })
         .collect();
-    let pushed_paths: BTreeSet<String> = pushed.iter().map(|(r, _)| r.path.clone()).collect();
+    let pushed_paths: BTreeSet<String> = pushed
+        .iter()
+        .filter(|(r, _)| r.domain != crate::parse::image_ref::DOCKER_HUB)
+        .map(|(r, _)| r.path.clone())
+        .collect();
     let registry_repos = input
         .registry
         .as_ref()
@@ -767,7 +771,10 @@ pub fn evaluate(input: &NamesInput) -> Vec<NameVerdict> {
         let ours_by_address = registry_address
             .as_deref()
             .is_some_and(|ra| related(&r.domain, ra));
-        let pushed_domain = pushed.iter().any(|(p, _)| p.domain == r.domain);
+        // Docker Hub names in a job log are mostly local build tags (`docker build -t app`), not
+        // where the workloads' public images come from
+        let pushed_domain = r.domain != crate::parse::image_ref::DOCKER_HUB
+            && pushed.iter().any(|(p, _)| p.domain == r.domain);
         if !ours_by_address && !pushed_domain {
             continue;
         }
@@ -1343,11 +1350,13 @@ mod tests {
             wanted: uses(&[
                 "172.100.100.9:5050/root/gition/api:latest",
                 "172.100.100.9:5050/root/gition/react:latest",
+                "postgres:16.2",
             ]),
             pushed: Some(pushed(&[
                 "172.100.100.9:5050/root/gition/backend:latest",
                 "172.100.100.9:5050/root/gition/backend:$CI_COMMIT_SHA",
                 "172.100.100.9:5050/root/gition/frontend:latest",
+                "gition-backend:dev",
             ])),
             registry: None,
             registry_address: Some("172.100.100.9:5050".into()),
