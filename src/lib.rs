@@ -721,6 +721,7 @@ fn plan_cluster(
         Arc::new(check::image_names::ImageNames {
             cluster: reader,
             job_logs,
+            ci: ci_source(inv, args),
             pushed: Vec::new(),
             vars,
             registry,
@@ -795,12 +796,10 @@ fn route_check(inv: &Inventory, route: &inventory::Route) -> Option<check::remot
     })
 }
 
-/// The CI checks (`gitlab.runner-tags`, `docker.api-skew`): the CI file from `--ci-file` or the
-/// inventory's `[repo]`, GitLab from `[gitlab]`, the runner daemons from hosts with the `runner`
-/// role and `--docker-socket`.
-fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
-    use check::api_skew::{ApiSkewCheck, DaemonTarget};
-    use check::runner_tags::{CiSource, GitlabTarget, RunnerTagsCheck};
+/// The `.gitlab-ci.yml` to read (`--ci-file`, else the inventory checkout's), with the project
+/// context its variables expand from. Shared by the CI checks and `image.names` (CI's pushes).
+fn ci_source(inv: Option<&Inventory>, args: &RunArgs) -> Option<check::runner_tags::CiSource> {
+    use check::runner_tags::CiSource;
     let repo_root = inv.and_then(|i| i.repo.as_ref()).map(|r| r.path.clone());
     // the inventory's checkout may have no CI file: then there is nothing to check (a replay
     // answers from its bundle, so the disk is not asked)
@@ -817,7 +816,7 @@ fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
         }
         context.registry = inv.registry.as_ref().map(|r| r.address.clone());
     }
-    let ci = ci_file.map(|file| {
+    ci_file.map(|file| {
         let root = match &repo_root {
             Some(r) if file.starts_with(r) => r.clone(),
             _ => file
@@ -830,7 +829,16 @@ fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
             root,
             context,
         }
-    });
+    })
+}
+
+/// The CI checks (`gitlab.runner-tags`, `docker.api-skew`): the CI file from `--ci-file` or the
+/// inventory's `[repo]`, GitLab from `[gitlab]`, the runner daemons from hosts with the `runner`
+/// role and `--docker-socket`.
+fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
+    use check::api_skew::{ApiSkewCheck, DaemonTarget};
+    use check::runner_tags::{GitlabTarget, RunnerTagsCheck};
+    let ci = ci_source(inv, args);
     let gitlab = inv.and_then(|i| match (&i.gitlab.url, &i.gitlab.project) {
         (Some(url), Some(project)) => Some(GitlabTarget {
             url: url.clone(),

@@ -471,6 +471,8 @@ impl Probes for RecordingProbes {
         match read {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
+                // a manifest's Secret data is base64, out of the line redactor's sight
+                let text = crate::parse::kube::mask_secret_data(&text, &self.redactor);
                 let redacted: String = text
                     .split_inclusive('\n')
                     .map(|l| self.redactor.redact(l).into_owned())

@@ -399,19 +399,41 @@ fn token_mode_listing_with_the_pull_secret() {
         "pulldoctor.toml",
         format!("[registry]\naddress = \"{addr}\"\n").as_bytes(),
     );
-    let out = common::run(
-        &[
-            "--headless",
-            "--config",
-            inventory.to_str().unwrap(),
-            "--manifests",
-            manifest.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let args = [
+        "--headless",
+        "--config",
+        inventory.to_str().unwrap(),
+        "--manifests",
+        manifest.to_str().unwrap(),
+    ];
+    let out = common::run(&args, b"", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(password) && !stdout.contains(&auth));
+    // a recording keeps no credential, so the run goes on without them, and says so
+    let bundle = dir.path().join("bundle.json");
+    let mut recording = args.to_vec();
+    recording.extend(["--record", bundle.to_str().unwrap()]);
+    let rec = common::report(&common::run(&recording, b"", &[]));
+    let recorded = std::fs::read_to_string(&bundle).unwrap();
+    assert!(
+        !recorded.contains(password) && !recorded.contains(&auth) && !recorded.contains(&cfg64),
+        "the bundle keeps the pull secret"
+    );
+    assert!(recorded.contains("gitlab-registry") && recorded.contains(&addr));
+    let names = rec["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "image.names")
+        .unwrap();
+    assert_eq!(names["status"]["state"], "errored", "{names:#}");
+    assert!(
+        names["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be listed for root/gition/api: 401"),
+        "{names:#}"
+    );
     let report = common::report(&out);
     let mut titles: Vec<String> = report["findings"]
         .as_array()
@@ -446,4 +468,69 @@ fn token_mode_listing_with_the_pull_secret() {
     let evidence = serde_json::to_string(&api["evidence"]).unwrap();
     assert!(evidence.contains("catalog not readable: 401"), "{evidence}");
     assert!(evidence.contains("jwt/auth"), "{evidence}");
+}
+
+/// CI's pushes read from the `.gitlab-ci.yml` model (the incident's file): `$CI_REGISTRY_IMAGE`
+/// expanded from the inventory, compared with the manifests when the registry cannot be listed;
+/// the evidence names the job.
+#[test]
+fn pushes_from_the_ci_model() {
+    let dir = tempfile::tempdir().unwrap();
+    // a closed loopback port: the registry cannot be listed, CI's pushes decide
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let inventory = common::write(
+        dir.path(),
+        "pulldoctor.toml",
+        format!("[gitlab]\nproject = \"Root/Gition\"\n[registry]\naddress = \"{addr}\"\n")
+            .as_bytes(),
+    );
+    let manifest = std::fs::read_to_string(common::root().join("tests/fixtures/kube/gition.yaml"))
+        .unwrap()
+        .replace("172.100.100.9:5050", &addr);
+    let manifest = common::write(dir.path(), "gition.yaml", manifest.as_bytes());
+    let ci = common::root().join("tests/fixtures/gitlab_ci/incident/.gitlab-ci.yml");
+    let out = common::run(
+        &[
+            "--headless",
+            "--config",
+            inventory.to_str().unwrap(),
+            "--ci-file",
+            ci.to_str().unwrap(),
+            "--manifests",
+            manifest.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    let report = common::report(&out);
+    let names: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "image.names")
+        .collect();
+    let titles: Vec<&str> = names.iter().map(|f| f["title"].as_str().unwrap()).collect();
+    assert_eq!(
+        titles,
+        vec![
+            format!(
+                "{addr}/root/gition/api:latest does not exist (did you mean root/gition/backend?)"
+            ),
+            format!(
+                "{addr}/root/gition/react:latest does not exist (did you mean root/gition/frontend?)"
+            ),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(names[0]["confidence"], "inferred");
+    let evidence = serde_json::to_string(&names[0]["evidence"]).unwrap();
+    assert!(
+        evidence.contains(".gitlab-ci.yml") && evidence.contains("docker build -t"),
+        "{evidence}"
+    );
 }

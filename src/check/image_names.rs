@@ -192,6 +192,44 @@ static DIGEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*([\w][\w.-]{0,127}): digest: sha256:[0-9a-f]{64}").expect("digest line")
 });
 
+/// The image names one command or output line builds with a tag or pushes (not yet expanded).
+fn pushes_in_line(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(c) = PUSH_COMMAND.captures(line) {
+        found.push(c[1].to_string());
+    }
+    if BUILD_COMMAND.is_match(line) {
+        found.extend(TAG_FLAG.captures_iter(line).map(|c| c[1].to_string()));
+    }
+    for re in PUSH_OUTPUT.iter() {
+        if let Some(c) = re.captures(line) {
+            found.push(c[1].to_string());
+        }
+    }
+    found
+}
+
+/// Add an image to `out` unless it is there, expanded, or a bare unresolved `$VARIABLE`.
+fn add_push(
+    out: &mut Vec<PushedImage>,
+    vars: &CiVariables,
+    token: &str,
+    text: &str,
+    source: PushSource,
+) {
+    let image = vars.expand(token.trim_end_matches([',', ';', '\\']));
+    if image.is_empty() || image.starts_with('$') || image == "." {
+        return;
+    }
+    if !out.iter().any(|p| p.image == image) {
+        out.push(PushedImage {
+            image,
+            text: text.trim().to_string(),
+            source,
+        });
+    }
+}
+
 /// The images a CI job log shows being built with a tag or pushed, expanded with `vars`.
 /// Tokens that are still a bare `$VARIABLE` after expansion are left out.
 #[must_use]
@@ -199,44 +237,56 @@ pub fn pushed_from_job_log(text: &str, origin: &str, vars: &CiVariables) -> Vec<
     let mut out: Vec<PushedImage> = Vec::new();
     // `The push refers to repository [X]`: the tag comes on a later `TAG: digest:` line
     let mut pending_repo: Option<(String, String, u64)> = None;
-    let add = |out: &mut Vec<PushedImage>, token: &str, text: &str, line: u64| {
-        let image = vars.expand(token.trim_end_matches([',', ';', '\\']));
-        if image.is_empty() || image.starts_with('$') || image == "." {
-            return;
-        }
-        if !out.iter().any(|p| p.image == image) {
-            out.push(PushedImage {
-                image,
-                text: text.trim().to_string(),
-                source: PushSource::JobLog {
-                    path: origin.to_string(),
-                    line,
-                },
-            });
-        }
+    let at = |line: u64| PushSource::JobLog {
+        path: origin.to_string(),
+        line,
     };
     for (line_no, raw) in (1u64..).zip(text.lines()) {
         let line = crate::parse::text::clean_line(raw);
-        if let Some(c) = PUSH_COMMAND.captures(&line) {
-            add(&mut out, &c[1], &line, line_no);
-        }
-        if BUILD_COMMAND.is_match(&line) {
-            for c in TAG_FLAG.captures_iter(&line) {
-                add(&mut out, &c[1], &line, line_no);
-            }
-        }
-        for re in PUSH_OUTPUT.iter() {
-            if let Some(c) = re.captures(&line) {
-                add(&mut out, &c[1], &line, line_no);
-            }
+        for token in pushes_in_line(&line) {
+            add_push(&mut out, vars, &token, &line, at(line_no));
         }
         if let Some(c) = PUSH_REFERS.captures(&line) {
             pending_repo = Some((c[1].to_string(), line.clone(), line_no));
         }
         if let Some(c) = DIGEST_LINE.captures(&line)
-            && let Some((repo, text, at)) = pending_repo.take()
+            && let Some((repo, text, first)) = pending_repo.take()
         {
-            add(&mut out, &format!("{repo}:{}", &c[1]), &text, at);
+            add_push(
+                &mut out,
+                vars,
+                &format!("{repo}:{}", &c[1]),
+                &text,
+                at(first),
+            );
+        }
+    }
+    out
+}
+
+/// The images the jobs of a `.gitlab-ci.yml` model build with a tag or push, from their script
+/// lines (variables already expanded by the model where it knows them; `vars` fills the rest).
+#[must_use]
+pub fn pushed_from_ci(
+    ci: &crate::parse::gitlab_ci::CiConfig,
+    vars: &CiVariables,
+) -> Vec<PushedImage> {
+    let mut out = Vec::new();
+    for job in &ci.jobs {
+        for line in &job.script {
+            for token in pushes_in_line(line) {
+                add_push(
+                    &mut out,
+                    vars,
+                    &token,
+                    line,
+                    PushSource::CiConfig {
+                        path: job.loc.file.clone(),
+                        line: job.loc.line.max(1),
+                        job: job.name.clone(),
+                    },
+                );
+            }
         }
     }
     out
@@ -669,7 +719,11 @@ pub fn evaluate(input: &NamesInput) -> Vec<NameVerdict> {
             ImageRef::parse(reference).ok().map(|r| (r, p))
         })
         .collect();
-    let pushed_paths: BTreeSet<String> = pushed.iter().map(|(r, _)| r.path.clone()).collect();
+    let pushed_paths: BTreeSet<String> = pushed
+        .iter()
+        .filter(|(r, _)| r.domain != crate::parse::image_ref::DOCKER_HUB)
+        .map(|(r, _)| r.path.clone())
+        .collect();
     let registry_repos = input
         .registry
         .as_ref()
@@ -717,7 +771,10 @@ pub fn evaluate(input: &NamesInput) -> Vec<NameVerdict> {
         let ours_by_address = registry_address
             .as_deref()
             .is_some_and(|ra| related(&r.domain, ra));
-        let pushed_domain = pushed.iter().any(|(p, _)| p.domain == r.domain);
+        // Docker Hub names in a job log are mostly local build tags (`docker build -t app`), not
+        // where the workloads' public images come from
+        let pushed_domain = r.domain != crate::parse::image_ref::DOCKER_HUB
+            && pushed.iter().any(|(p, _)| p.domain == r.domain);
         if !ours_by_address && !pushed_domain {
             continue;
         }
@@ -1058,6 +1115,8 @@ pub struct ImageNames {
     pub cluster: Arc<super::cluster::ClusterReader>,
     /// CI job logs to read pushes from.
     pub job_logs: Vec<String>,
+    /// The `.gitlab-ci.yml` whose jobs' scripts say what CI pushes.
+    pub ci: Option<super::runner_tags::CiSource>,
     /// Pushes known from elsewhere (the `.gitlab-ci.yml` model).
     pub pushed: Vec<PushedImage>,
     /// CI variables to expand image names with.
@@ -1084,6 +1143,7 @@ impl super::Check for ImageNames {
     fn run(&self, ctx: super::CheckContext) -> super::CheckFuture {
         let cluster = self.cluster.clone();
         let job_logs = self.job_logs.clone();
+        let ci = self.ci.clone();
         let mut pushed_known = self.pushed.clone();
         let vars = self.vars.clone();
         let registry = self.registry.clone();
@@ -1119,7 +1179,18 @@ impl super::Check for ImageNames {
                     Err(e) => problems.push(e.to_string()),
                 }
             }
-            let pushed = (!job_logs.is_empty() || !pushed_known.is_empty()).then_some(pushed_known);
+            let mut ci_read = false;
+            if let Some(ci) = &ci {
+                match ci.load(ctx.probes.as_ref(), &ci.context) {
+                    Ok(model) => {
+                        ci_read = true;
+                        pushed_known.extend(pushed_from_ci(&model, &vars));
+                    }
+                    Err(e) => problems.push(format!("reading {}: {e}", ci.label())),
+                }
+            }
+            let pushed = (ci_read || !job_logs.is_empty() || !pushed_known.is_empty())
+                .then_some(pushed_known);
             let listing = match &registry {
                 Some(address) => match registry_base(ctx.probes.as_ref(), address).await {
                     Ok(base) => {
@@ -1194,6 +1265,27 @@ impl super::Check for ImageNames {
                     ),
                 });
             }
+            // wanted repositories the listing could not decide on: not a pass
+            if let Some(l) = &listing {
+                let undecided: BTreeSet<String> = input
+                    .wanted
+                    .iter()
+                    .filter_map(|u| ImageRef::parse(&u.image).ok())
+                    .filter(|r| related(&r.domain, &l.registry))
+                    .filter(|r| l.has_repository(&r.path).is_none())
+                    .map(|r| match l.tags.get(&r.path) {
+                        Some(TagListing::Unknown(why)) => format!("{}: {why}", r.path),
+                        _ => r.path,
+                    })
+                    .collect();
+                if !undecided.is_empty() {
+                    problems.push(format!(
+                        "the registry {} could not be listed for {}",
+                        l.registry,
+                        undecided.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
             let mut found = findings(&verdicts, listing.as_ref());
             for f in &mut found {
                 for e in &mut f.evidence {
@@ -1258,11 +1350,13 @@ mod tests {
             wanted: uses(&[
                 "172.100.100.9:5050/root/gition/api:latest",
                 "172.100.100.9:5050/root/gition/react:latest",
+                "postgres:16.2",
             ]),
             pushed: Some(pushed(&[
                 "172.100.100.9:5050/root/gition/backend:latest",
                 "172.100.100.9:5050/root/gition/backend:$CI_COMMIT_SHA",
                 "172.100.100.9:5050/root/gition/frontend:latest",
+                "gition-backend:dev",
             ])),
             registry: None,
             registry_address: Some("172.100.100.9:5050".into()),

@@ -263,19 +263,37 @@ pub fn parse_objects(text: &str, origin: &str) -> Result<Objects, KubeError> {
         });
     }
     let body = text.trim_start_matches('\u{feff}');
-    let mut out = Objects::default();
     if body.trim_start().starts_with(['{', '[']) {
+        let mut out = Objects::default();
+        let mut json_error = None;
         for value in serde_json::Deserializer::from_str(body).into_iter::<Value>() {
-            let value = value.map_err(|e| KubeError::Json {
-                origin: origin.to_string(),
-                line: e.line(),
-                column: e.column(),
-                category: super::json_error_category(&e),
-            })?;
-            add_value(&mut out, &value, None, 0);
+            match value {
+                Ok(value) => add_value(&mut out, &value, None, 0),
+                Err(e) => {
+                    json_error = Some(KubeError::Json {
+                        origin: origin.to_string(),
+                        line: e.line(),
+                        column: e.column(),
+                        category: super::json_error_category(&e),
+                    });
+                    break;
+                }
+            }
         }
-        return Ok(out);
+        match json_error {
+            None => return Ok(out),
+            // YAML documents may start with a JSON one (a recorded Secret is one line of JSON)
+            Some(e) if body.lines().any(|l| l.starts_with("---")) => {
+                return parse_yaml(body, origin).map_err(|_| e);
+            }
+            Some(e) => return Err(e),
+        }
     }
+    parse_yaml(body, origin)
+}
+
+fn parse_yaml(body: &str, origin: &str) -> Result<Objects, KubeError> {
+    let mut out = Objects::default();
     for doc in split_documents(body) {
         if doc.text.trim().is_empty() || is_comment_only(doc.text) {
             continue;
@@ -652,49 +670,86 @@ fn secret(v: &Value, object: ObjectRef) -> SecretObject {
     }
 }
 
-/// `kubectl -o json` output (or a JSON manifest) with every Secret's values masked, for what is
-/// recorded: a docker config keeps its registry keys and usernames (evidence) while `redactor`
-/// masks its `auth` and `password`; any other Secret value is replaced. Text with no Secret, or
-/// that is not JSON, comes back unchanged.
+/// `kubectl -o json` output or a manifest file (JSON, or YAML documents) with every Secret's
+/// values masked, for what is recorded: a docker config keeps its registry keys and usernames
+/// (evidence) while `redactor` masks its `auth` and `password`; any other Secret value is
+/// replaced. A YAML Secret document becomes one line of JSON (valid YAML) followed by blank lines,
+/// so every later line keeps its number. Text with no Secret, or that cannot be read, comes back
+/// unchanged (the line redactor still runs over it).
 #[must_use]
 pub fn mask_secret_data<'a>(
     text: &'a str,
     redactor: &crate::redact::Redactor,
 ) -> std::borrow::Cow<'a, str> {
-    if !text.contains("Secret") || !text.trim_start().starts_with(['{', '[']) {
-        return std::borrow::Cow::Borrowed(text);
+    use std::borrow::Cow;
+    if !text.contains("Secret") || text.len() > MAX_INPUT {
+        return Cow::Borrowed(text);
     }
-    let mut values = Vec::new();
-    for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
-        match v {
-            Ok(v) => values.push(v),
-            // not JSON after all: nothing here is a parsed Secret, leave it to the redactor
-            Err(_) => return std::borrow::Cow::Borrowed(text),
+    if text.trim_start().starts_with(['{', '[']) {
+        let mut values = Vec::new();
+        for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+            match v {
+                Ok(v) => values.push(v),
+                Err(_) => return Cow::Borrowed(text),
+            }
         }
+        let mut changed = false;
+        for v in &mut values {
+            changed |= mask_value(v, redactor, 0);
+        }
+        if !changed {
+            return Cow::Borrowed(text);
+        }
+        let out: Vec<String> = values
+            .iter()
+            .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+            .collect();
+        return Cow::Owned(out.join("\n") + "\n");
     }
-    for v in &mut values {
-        mask_value(v, redactor, 0);
+    // YAML: replace each Secret document in place, keeping its line count
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for doc in split_documents(text) {
+        if !doc.text.contains("Secret") {
+            continue;
+        }
+        let options = serde_saphyr::options! { with_snippet: false };
+        let Ok(mut value) = serde_saphyr::from_str_with_options::<Value>(doc.text, options) else {
+            continue;
+        };
+        if !mask_value(&mut value, redactor, 0) {
+            continue;
+        }
+        let start = doc.text.as_ptr() as usize - text.as_ptr() as usize;
+        let end = start + doc.text.len();
+        let lines = doc.text.matches('\n').count();
+        out.push_str(&text[copied..start]);
+        out.push_str(&serde_json::to_string(&value).unwrap_or_default());
+        out.push_str(&"\n".repeat(lines.max(1)));
+        copied = end;
     }
-    let out: Vec<String> = values
-        .iter()
-        .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
-        .collect();
-    std::borrow::Cow::Owned(out.join("\n") + "\n")
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
-fn mask_value(v: &mut Value, redactor: &crate::redact::Redactor, depth: usize) {
+fn mask_value(v: &mut Value, redactor: &crate::redact::Redactor, depth: usize) -> bool {
     if depth > MAX_LIST_DEPTH {
-        return;
+        return false;
     }
     if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+        let mut changed = false;
         for item in items {
-            mask_value(item, redactor, depth + 1);
+            changed |= mask_value(item, redactor, depth + 1);
         }
-        return;
+        return changed;
     }
     if str_at(v, &["kind"]) != Some("Secret") {
-        return;
+        return false;
     }
+    let mut changed = false;
     for (field, encoded) in [("data", true), ("stringData", false)] {
         let Some(map) = v.get_mut(field).and_then(Value::as_object_mut) else {
             continue;
@@ -712,6 +767,7 @@ fn mask_value(v: &mut Value, redactor: &crate::redact::Redactor, depth: usize) {
                 (true, false) => Some(redactor.redact(s).into_owned()),
                 (false, _) => None,
             };
+            changed = true;
             *value = Value::String(masked.unwrap_or_else(|| {
                 if encoded {
                     super::jwt::base64_encode(crate::redact::MASK.as_bytes(), false)
@@ -721,6 +777,7 @@ fn mask_value(v: &mut Value, redactor: &crate::redact::Redactor, depth: usize) {
             }));
         }
     }
+    changed
 }
 
 #[cfg(test)]
@@ -824,6 +881,15 @@ mod tests {
             !recorded.contains("hunter2pw") && !recorded.contains("dTpodW50ZXIycHc="),
             "{recorded}"
         );
+        let yaml = format!(
+            "# app\nkind: Deployment\nmetadata: {{name: a}}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {data}\n---\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: c, image: r/x}}\n"
+        );
+        let masked = mask_secret_data(&yaml, &crate::redact::Redactor::default()).into_owned();
+        assert!(!masked.contains(&data), "{masked}");
+        assert_eq!(masked.lines().count(), yaml.lines().count());
+        let o = parse_objects(&masked, "m.yaml").unwrap();
+        assert_eq!(o.secrets[0].object.name, "s");
+        assert_eq!(o.workloads[1].containers[0].line, Some(17));
         let plain = "not json Secret";
         assert_eq!(
             mask_secret_data(plain, &crate::redact::Redactor::default()),
