@@ -3,14 +3,14 @@
 //! reason, because applying arrives with the fix engine.
 
 use super::super::app::App;
-use super::{centered, pane_block};
+use super::{FrameData, centered, pane_block};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(f) = app.selected_finding() else {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData) {
+    let Some(f) = data.selected else {
         return;
     };
     let t = app.theme;
