@@ -14,11 +14,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData)
         return;
     };
     let t = app.theme;
-    let popup = centered(
-        area,
-        area.width.saturating_sub(6).max(40),
-        area.height.saturating_sub(4).max(10),
-    );
     let block =
         pane_block(app, None, format!("fix plan: {}", f.class.id())).border_style(t.focus_border());
     let mut lines = vec![
@@ -67,6 +62,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData)
         Span::styled("q", t.key()),
         Span::raw(" quit"),
     ]));
+    // As tall as the plan (with room for wrapped lines), never taller than the screen allows.
+    let wanted = u16::try_from(lines.len() + 6).unwrap_or(u16::MAX);
+    let popup = centered(
+        area,
+        area.width.saturating_sub(6).max(40),
+        wanted.min(area.height.saturating_sub(2)).max(10),
+    );
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines)
