@@ -84,8 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 )
                 .into());
             }
-            let setup = prepare(catalog, &cli.run, "dashboard")?;
-            tui::run(setup, &cli.run)
+            tui::run(&cli.run, || prepare(catalog, &cli.run, "dashboard"))
         }
     }
 }

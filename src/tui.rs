@@ -86,16 +86,29 @@ fn describe_source(setup: &RunSetup, args: &RunArgs) -> String {
     format!("{} checks planned", setup.plan.len())
 }
 
-/// Open the dashboard on a prepared run; returns the exit code of the run as it stood at quit.
+/// Open the dashboard, then prepare the run with `prepare` (the same setup a headless run uses):
+/// the first frame is on screen before the catalog is compiled and the inputs are read. Returns
+/// the exit code of the run as it stood at quit.
 ///
 /// # Errors
-/// When the terminal or the async runtime cannot be set up.
-pub fn run(setup: RunSetup, args: &RunArgs) -> anyhow::Result<u8> {
+/// When the terminal or the async runtime cannot be set up, or `prepare` fails (the terminal is
+/// restored before the error is returned, so it prints on the normal screen).
+pub fn run(
+    args: &RunArgs,
+    prepare: impl FnOnce() -> anyhow::Result<RunSetup>,
+) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut app = App::new(describe_source(&setup, args), theme::Theme::from_env());
+    let mut terminal = ratatui::init();
+    let restore = RestoreGuard;
+    let mut app = App::new("preparing the run".to_string(), theme::Theme::from_env());
+    terminal
+        .draw(|f| view::render(f, &app))
+        .context("cannot draw the dashboard")?;
+    let setup = prepare()?;
+    app.source = describe_source(&setup, args);
     app.read_only = args.read_only;
     app.fix_commands = setup
         .classifier
@@ -105,13 +118,12 @@ pub fn run(setup: RunSetup, args: &RunArgs) -> anyhow::Result<u8> {
         .flat_map(|s| s.fixes.iter().map(|f| (f.id.clone(), f.commands.clone())))
         .collect();
     let app = runtime.block_on(async {
-        let mut terminal = ratatui::init();
-        let _restore = RestoreGuard;
         tracing::info!(checks = setup.plan.len(), "dashboard started");
         let result = event_loop(&mut terminal, app, &setup, args).await;
         tracing::info!("dashboard closed");
         result
     })?;
+    drop(restore);
     // Checks still running (a slow SSH host) must not hold the exit.
     runtime.shutdown_background();
     setup.write_bundle(args)?;

@@ -90,7 +90,7 @@ fn first_frame() {
         let t = start(&socket, dir.path());
         loop {
             let screen = tmux(&socket, &["capture-pane", "-p", "-t", "b"]);
-            if String::from_utf8_lossy(&screen.stdout).contains(" pulldoctor replay") {
+            if String::from_utf8_lossy(&screen.stdout).contains(" pulldoctor ") {
                 break;
             }
             assert!(t.elapsed() < Duration::from_secs(10), "no frame in 10 s");

@@ -191,3 +191,43 @@ fn dashboard_in_tmux() {
         "and never to the screen"
     );
 }
+
+/// A run that cannot be prepared (a missing bundle) leaves the dashboard with the terminal
+/// restored, the error on the normal screen and exit code 2.
+#[test]
+fn preparation_error_restores_terminal() {
+    if !tmux_installed() {
+        eprintln!("SKIPPED preparation_error_restores_terminal: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("pulldoctor-tui-err-{}", std::process::id()),
+    };
+    let script = format!(
+        "'{bin}' --replay '{missing}' --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; sleep 60",
+        bin = env!("CARGO_BIN_EXE_pulldoctor"),
+        missing = dir.path().join("missing.bundle.json").display(),
+        log = dir.path().join("tui.log").display(),
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "100",
+        "-y",
+        "20",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let screen = tmux.wait_for(&["EXIT="]);
+    assert!(screen.contains("EXIT=2"), "{screen}");
+    assert!(screen.contains("cannot read bundle"), "{screen}");
+    assert!(screen.contains("icanon echo"), "{screen}");
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "tui", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+}

@@ -455,9 +455,16 @@ impl App {
     /// The findings shown, worst first.
     #[must_use]
     pub fn visible_findings(&self) -> Vec<&Finding> {
-        self.state
-            .findings_sorted()
-            .into_iter()
+        self.filter_findings(self.state.findings_sorted())
+    }
+
+    /// The findings of `all` (sorted) that the filter lets through.
+    #[must_use]
+    pub fn filter_findings<'a>(&self, all: Vec<&'a Finding>) -> Vec<&'a Finding> {
+        if self.filter.is_empty() {
+            return all;
+        }
+        all.into_iter()
             .filter(|f| {
                 let nodes = f.subject.nodes.join(" ");
                 self.matches_filter(&[&f.title, f.class.id(), &f.check.0, &f.target.name, &nodes])
@@ -492,12 +499,17 @@ impl App {
 
     /// The first logs line shown: where the hand left it, else the selected finding's first line.
     #[must_use]
-    pub fn log_top(&self) -> usize {
-        self.log_scroll.unwrap_or_else(|| self.log_anchor())
+    pub fn log_top(&self, selected: Option<&Finding>) -> usize {
+        self.log_scroll
+            .unwrap_or_else(|| self.first_log_line_of(selected))
     }
 
     fn log_anchor(&self) -> usize {
-        self.selected_finding()
+        self.first_log_line_of(self.selected_finding())
+    }
+
+    fn first_log_line_of(&self, finding: Option<&Finding>) -> usize {
+        finding
             .and_then(|f| self.logs.iter().position(|l| l.findings.contains(&f.id)))
             .unwrap_or(0)
     }

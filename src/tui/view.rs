@@ -25,12 +25,32 @@ mod logs;
 mod path_map;
 
 use super::app::{App, Modal, Pane};
+use crate::model::Finding;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Block, BorderType};
 
+/// What a frame needs, gathered once so each sort and filter runs once per frame (oxker's
+/// `FrameData`).
+struct FrameData<'a> {
+    /// Every finding, worst first.
+    all: Vec<&'a Finding>,
+    /// Those the filter lets through.
+    visible: Vec<&'a Finding>,
+    /// The selected one.
+    selected: Option<&'a Finding>,
+}
+
 /// Draw the whole dashboard.
 pub fn render(frame: &mut Frame, app: &App) {
+    let all = app.state.findings_sorted();
+    let visible = app.filter_findings(all.clone());
+    let selected = visible.get(app.finding_sel).copied();
+    let data = FrameData {
+        all,
+        visible,
+        selected,
+    };
     let area = frame.area();
     // A short terminal gives the open detail the map's rows.
     let map_height = match (app.detail, area.height) {
@@ -45,12 +65,12 @@ pub fn render(frame: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .areas(area);
-    header::render(frame, header_area, app);
+    header::render(frame, header_area, app, &data);
     if map_area.height > 0 {
         path_map::render(frame, map_area, app);
     }
     if app.detail {
-        detail::render(frame, body_area, app);
+        detail::render(frame, body_area, app, &data);
     } else {
         let logs_height = (body_area.height / 3).clamp(3, 14);
         let [lists, logs_area] =
@@ -59,13 +79,13 @@ pub fn render(frame: &mut Frame, app: &App) {
         let [checks_area, findings_area] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(lists);
-        checks::render(frame, checks_area, app);
-        findings::render(frame, findings_area, app);
-        logs::render(frame, logs_area, app);
+        checks::render(frame, checks_area, app, &data);
+        findings::render(frame, findings_area, app, &data);
+        logs::render(frame, logs_area, app, &data);
     }
     footer::render(frame, footer_area, app);
     match app.modal {
-        Some(Modal::FixPlan) => fix_modal::render(frame, area, app),
+        Some(Modal::FixPlan) => fix_modal::render(frame, area, app, &data),
         Some(Modal::Help) => help::render(frame, area, app),
         None => {}
     }
@@ -84,6 +104,14 @@ fn pane_block<'a>(app: &App, pane: Option<Pane>, title: String) -> Block<'a> {
     } else {
         block.border_style(app.theme.dim())
     }
+}
+
+/// The rows of a list of `len` that fit in `height` with the selection in view: only these are
+/// built, so a frame costs the same with 5 rows or 5000.
+fn window(len: usize, selected: Option<usize>, height: usize) -> (usize, usize) {
+    let height = height.max(1);
+    let start = selected.map_or(0, |s| (s + 1).saturating_sub(height));
+    (start, (start + height).min(len))
 }
 
 /// A centred rectangle of at most `width`×`height` inside `area`.

@@ -3,7 +3,7 @@
 
 use super::super::app::{App, CheckRow, Pane};
 use super::header::ms_between;
-use super::{duration, pane_block, truncate};
+use super::{FrameData, duration, pane_block, truncate, window};
 use crate::engine::state::CheckEntry;
 use crate::model::{CheckId, CheckStatus, Severity, Target};
 use ratatui::Frame;
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData) {
     let t = app.theme;
     let rows = app.check_rows();
     let total = app.state.checks.len();
@@ -32,26 +32,31 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     // The highlight symbol takes one column of every row.
     let width = usize::from(block.inner(area).width).saturating_sub(1);
     let mut worst_of: BTreeMap<(&CheckId, &Target), Severity> = BTreeMap::new();
-    let findings = app.state.findings_sorted();
-    for f in &findings {
+    for f in &data.all {
         let w = worst_of.entry((&f.check, &f.target)).or_insert(f.severity);
         *w = (*w).max(f.severity);
     }
-    let mut selected_row = None;
+    // Which row holds the selected check (rows include the stage headings).
     let mut check_index = 0usize;
-    let items: Vec<ListItem> = rows
+    let mut selected_row = None;
+    for (ri, row) in rows.iter().enumerate() {
+        if let CheckRow::Check(..) = row {
+            if check_index == app.check_sel {
+                selected_row = Some(ri);
+            }
+            check_index += 1;
+        }
+    }
+    let height = usize::from(block.inner(area).height);
+    let (start, end) = window(rows.len(), selected_row, height);
+    let items: Vec<ListItem> = rows[start..end]
         .iter()
-        .enumerate()
-        .map(|(ri, row)| match row {
+        .map(|row| match row {
             CheckRow::Stage(stage) => ListItem::new(Line::from(Span::styled(
                 format!("─ {} ", stage.label()),
                 t.heading(),
             ))),
             CheckRow::Check((check, target), entry) => {
-                if check_index == app.check_sel {
-                    selected_row = Some(ri);
-                }
-                check_index += 1;
                 let worst = worst_of.get(&(check, target)).copied();
                 let (status, style) = status_cell(app, entry, worst);
                 let name = format!(" {} {}", check.0, target.name);
@@ -77,7 +82,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         .block(block)
         .highlight_style(if focused { t.selected() } else { Style::new() })
         .highlight_symbol(if focused { "▶" } else { " " });
-    let mut state = ListState::default().with_selected(selected_row);
+    let mut state = ListState::default().with_selected(selected_row.map(|r| r - start));
     frame.render_stateful_widget(list, area, &mut state);
 }
 

@@ -3,15 +3,15 @@
 
 use super::super::app::App;
 use super::logs::highlighted;
-use super::pane_block;
+use super::{FrameData, pane_block};
 use crate::model::{Confidence, EvidenceSource, Finding};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(f) = app.selected_finding() else {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData) {
+    let Some(f) = data.selected else {
         return;
     };
     let block =

@@ -2,16 +2,16 @@
 
 use super::super::app::{App, Pane};
 use super::super::path::short_class;
-use super::{pane_block, truncate};
+use super::{FrameData, pane_block, truncate, window};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData) {
     let t = app.theme;
-    let findings = app.visible_findings();
+    let findings = &data.visible;
     let block = pane_block(
         app,
         Some(Pane::Findings),
@@ -31,8 +31,14 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let width = usize::from(block.inner(area).width);
-    let items: Vec<ListItem> = findings
+    let inner = block.inner(area);
+    let width = usize::from(inner.width);
+    let (start, end) = window(
+        findings.len(),
+        Some(app.finding_sel),
+        usize::from(inner.height),
+    );
+    let items: Vec<ListItem> = findings[start..end]
         .iter()
         .map(|f| {
             let sev = format!(" {:<8}", f.severity.id());
@@ -50,6 +56,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         .block(block)
         .highlight_style(if focused { t.selected() } else { Style::new() })
         .highlight_symbol(if focused { "▶" } else { " " });
-    let mut state = ListState::default().with_selected(Some(app.finding_sel));
+    let mut state = ListState::default().with_selected(app.finding_sel.checked_sub(start));
     frame.render_stateful_widget(list, area, &mut state);
 }

@@ -3,22 +3,17 @@
 //! reason, because applying arrives with the fix engine.
 
 use super::super::app::App;
-use super::{centered, pane_block};
+use super::{FrameData, centered, pane_block};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(f) = app.selected_finding() else {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData) {
+    let Some(f) = data.selected else {
         return;
     };
     let t = app.theme;
-    let popup = centered(
-        area,
-        area.width.saturating_sub(6).max(40),
-        area.height.saturating_sub(4).max(10),
-    );
     let block =
         pane_block(app, None, format!("fix plan: {}", f.class.id())).border_style(t.focus_border());
     let mut lines = vec![
@@ -67,6 +62,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         Span::styled("q", t.key()),
         Span::raw(" quit"),
     ]));
+    // As tall as the plan (with room for wrapped lines), never taller than the screen allows.
+    let wanted = u16::try_from(lines.len() + 6).unwrap_or(u16::MAX);
+    let popup = centered(
+        area,
+        area.width.saturating_sub(6).max(40),
+        wanted.min(area.height.saturating_sub(2)).max(10),
+    );
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines)

@@ -1,14 +1,14 @@
 //! The header: what the run reads, check counts by status, findings by severity, run time.
 
 use super::super::app::App;
-use super::duration;
+use super::{FrameData, duration};
 use crate::model::{CheckStatus, Severity};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData) {
     let t = app.theme;
     let mut counts = [0usize; 7];
     for c in app.state.checks.values() {
@@ -59,8 +59,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     let mut by_sev = [0usize; 4];
-    let findings = app.state.findings_sorted();
-    for f in &findings {
+    let findings = &data.all;
+    for f in findings {
         by_sev[f.severity as usize] += 1;
     }
     spans.push(Span::raw(if wide {

@@ -4,13 +4,13 @@
 
 use super::super::app::{App, LogLine, Pane};
 use super::super::theme::Theme;
-use super::{pane_block, truncate};
+use super::{FrameData, pane_block, truncate};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData) {
     let t = app.theme;
     let lines = app.log_lines();
     let block = pane_block(
@@ -19,9 +19,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         format!("logs ({} lines)", lines.len()),
     );
     let inner = block.inner(area);
-    let selected = app.selected_finding().map(|f| f.id.clone());
+    let selected = data.selected.map(|f| f.id.clone());
     let width = usize::from(inner.width);
-    let top = app.log_top().min(lines.len().saturating_sub(1));
+    let top = app
+        .log_top(data.selected)
+        .min(lines.len().saturating_sub(1));
     let shown: Vec<Line> = lines
         .iter()
         .skip(top)
