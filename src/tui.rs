@@ -34,8 +34,8 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Where `J` writes the JSON report when `-o` is not given.
 pub const REPORT_FILE: &str = "pulldoctor-report.json";
-/// Where `e` writes the export.
-pub const EXPORT_FILE: &str = "pulldoctor-summary.md";
+/// Where `e` writes the runbook.
+pub const EXPORT_FILE: &str = "RUNBOOK.md";
 
 /// Send diagnostics to a file (`--log-file`, else the state directory), since the dashboard owns
 /// the screen.
@@ -251,23 +251,17 @@ fn write_json(app: &App, setup: &RunSetup, args: &RunArgs) -> String {
     }
 }
 
-/// Until the runbook generator exists, `e` writes the text summary, labelled as what it is.
+/// `e` writes the post-incident runbook of the run as it stands, with the fixes the audit log
+/// records since the run began.
 fn export(app: &App, setup: &RunSetup, args: &RunArgs) -> String {
     let path = PathBuf::from(EXPORT_FILE);
     let report = setup.report(&app.state, args, "dashboard");
-    let text = crate::report::text::render(&report, crate::report::text::Style { color: false });
-    let doc = format!(
-        "# pulldoctor summary\n\n\
-         > This is the text summary of the run, not the runbook: the runbook generator comes \
-         with a later release. It lists each finding, its evidence, next steps and fixes.\n\n\
-         ```text\n{text}```\n"
-    );
+    let audit = std::fs::read_to_string(crate::fix::audit::path()).unwrap_or_default();
+    let audit = crate::fix::audit::read_since(&audit, &report.run.started_at);
+    let doc = crate::report::runbook::render_with(&report, &audit);
     let doc = setup.redactor.redact(&doc).into_owned();
     match std::fs::write(&path, doc) {
-        Ok(()) => format!(
-            "wrote the summary (not yet a runbook) to {}",
-            path.display()
-        ),
+        Ok(()) => format!("wrote the runbook to {}", path.display()),
         Err(e) => format!("cannot write '{}': {e}", path.display()),
     }
 }

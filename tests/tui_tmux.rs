@@ -157,11 +157,11 @@ fn dashboard_in_tmux() {
     assert_eq!(report["run"]["mode"], "dashboard");
     assert_eq!(report["findings"].as_array().map(Vec::len), Some(5));
     tmux.keys(&["e"]);
-    tmux.wait_for(&["wrote the summary"]);
-    let export = std::fs::read_to_string(dir.path().join("pulldoctor-summary.md")).unwrap();
+    tmux.wait_for(&["wrote the runbook"]);
+    let export = std::fs::read_to_string(dir.path().join("RUNBOOK.md")).unwrap();
     assert!(
-        export.contains("not the runbook"),
-        "labelled for what it is: {export}"
+        export.starts_with("# Image pull incident: runbook"),
+        "the runbook: {export}"
     );
     assert!(export.contains("docker_api_skew"), "{export}");
 

@@ -186,7 +186,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ExportRunbook,
         contexts: MAIN_DETAIL,
         hint: "export",
-        help: "export the summary as Markdown (the runbook comes later)",
+        help: "write the runbook (RUNBOOK.md)",
     },
     Binding {
         keys: &[ch('J')],
