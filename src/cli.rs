@@ -13,9 +13,11 @@ Examples:
   pulldoctor --headless --log node1.log --events events.txt > report.json
   pulldoctor --headless --log node1.log --record incident.bundle.json
   pulldoctor --headless --replay incident.bundle.json
+  pulldoctor --replay incident.bundle.json         the dashboard on a recorded run (? for keys)
   pulldoctor signatures --test --checks-dir ./my-checks
   pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
   pulldoctor runbook --replay incident.bundle.json -o RUNBOOK.md
+  pulldoctor fix --dry-run                         show what would be fixed, change nothing
 
 Exit codes:
   0  nothing at or above --fail-on      2  usage or configuration error
@@ -24,9 +26,9 @@ Exit codes:
 /// Diagnose why a container image will not build, push or pull: GitLab CI → Docker daemon →
 /// registry → network hops → containerd → kubelet.
 #[derive(Debug, Parser)]
-#[command(name = "pulldoctor", version, about, after_help = AFTER_HELP, arg_required_else_help = true)]
+#[command(name = "pulldoctor", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// What to do; without a command, `--headless` runs the checks.
+    /// What to do; without a command the dashboard opens (or `--headless` prints the JSON report).
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -53,6 +55,16 @@ pub struct RunArgs {
     /// A GitLab CI job log, raw or as shown (repeatable).
     #[arg(long = "job-log", value_name = "FILE", global = true)]
     pub job_logs: Vec<String>,
+
+    /// Kubernetes manifests (YAML, multi-document, or JSON) to read the workloads from when the
+    /// cluster cannot be asked (repeatable; with --replay, give them again).
+    #[arg(long = "manifests", value_name = "FILE", global = true)]
+    pub manifests: Vec<String>,
+
+    /// The namespace kubectl reads (default: the inventory's [kubernetes] namespace, else all);
+    /// also asks for the cluster view through a local kubectl.
+    #[arg(long = "kube-namespace", value_name = "NS", global = true)]
+    pub kube_namespace: Option<String>,
 
     /// Add or override signatures from `*.toml` files in DIR (repeatable).
     #[arg(
@@ -148,6 +160,11 @@ pub struct RunArgs {
         global = true
     )]
     pub log_level: String,
+
+    /// Where the dashboard writes its diagnostics (default:
+    /// $XDG_STATE_HOME/pulldoctor/pulldoctor.log, or ~/.local/state/pulldoctor/pulldoctor.log).
+    #[arg(long, value_name = "FILE", env = "PULLDOCTOR_LOG_FILE", global = true)]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Severity as a command-line value.
@@ -187,6 +204,25 @@ pub enum Command {
     /// Write the post-incident runbook (Markdown): from a JSON report, a replayed bundle, or a
     /// fresh run of the inventory's checks.
     Runbook(RunbookArgs),
+    /// Plan the fixes the inventory's hosts need, show them, and apply them after confirmation:
+    /// backup, write, verify by re-running the check, roll back on failure, audit.
+    Fix(FixArgs),
+}
+
+/// `fix` options.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// Only these findings (ids from the report) or hosts (inventory names).
+    #[arg(value_name = "FINDING_ID|HOST")]
+    pub only: Vec<String>,
+
+    /// Apply without asking (a terminal asks; anything else needs --yes).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Show the plans and stop.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 /// `runbook` options.
@@ -195,6 +231,11 @@ pub struct RunbookArgs {
     /// A JSON report written by `--headless` (instead of running the checks).
     #[arg(long, value_name = "REPORT.json", conflicts_with = "replay")]
     pub from: Option<PathBuf>,
+
+    /// The fix audit log to read applied fixes from (default: the state directory's
+    /// audit.jsonl, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
 }
 
 /// `init` options.

@@ -25,6 +25,9 @@ pub enum Role {
     Runner,
     /// The GitLab host (registry, token realm).
     Gitlab,
+    /// A Kubernetes control-plane host where `kubectl` works: the cluster's own view is read there.
+    #[serde(rename = "control-plane", alias = "control_plane")]
+    ControlPlane,
 }
 
 /// `[gitlab]`.
@@ -76,6 +79,14 @@ pub struct Repo {
 
 fn default_repo_path() -> PathBuf {
     PathBuf::from(".")
+}
+
+/// `[kubernetes]`: how to read the cluster's own view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// The namespace of the workloads (default: all namespaces).
+    pub namespace: Option<String>,
 }
 
 /// `[ssh]`: how to reach the hosts.
@@ -195,6 +206,9 @@ pub struct Inventory {
     pub registry: Option<Registry>,
     /// A checkout.
     pub repo: Option<Repo>,
+    /// The cluster.
+    #[serde(default)]
+    pub kubernetes: Kubernetes,
     /// SSH settings.
     #[serde(default)]
     pub ssh: SshSettings,
@@ -268,7 +282,10 @@ impl Inventory {
             if h.roles.is_empty() {
                 return Err(located(
                     find(&format!("\"{}\"", h.name)),
-                    format!("host '{}' has no roles (node, hop, runner, gitlab)", h.name),
+                    format!(
+                        "host '{}' has no roles (node, hop, runner, gitlab, control-plane)",
+                        h.name
+                    ),
                 ));
             }
         }
@@ -380,6 +397,18 @@ mod tests {
         assert_eq!(inv.registry.as_ref().unwrap().address, "172.100.100.9:5050");
         assert_eq!(inv.hosts_with(Role::Node).count(), 4);
         assert_eq!(inv.routes.len(), 1);
+    }
+
+    /// `control-plane` hosts and the `[kubernetes]` namespace.
+    #[test]
+    fn kubernetes_section() {
+        let inv = Inventory::parse(
+            "[kubernetes]\nnamespace = \"gition\"\n[[host]]\nname = \"k8s-m\"\nroles = [\"node\", \"control-plane\"]\n",
+            "inv.toml",
+        )
+        .unwrap();
+        assert_eq!(inv.kubernetes.namespace.as_deref(), Some("gition"));
+        assert_eq!(inv.hosts_with(Role::ControlPlane).count(), 1);
     }
 
     /// Errors name line and column.

@@ -11,6 +11,7 @@
 pub mod check;
 pub mod cli;
 pub mod engine;
+pub mod fix;
 pub mod inventory;
 pub mod model;
 pub mod parse;
@@ -18,6 +19,7 @@ pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod ssh;
+pub mod tui;
 
 use anyhow::Context as _;
 use check::catalog::Catalog;
@@ -41,40 +43,200 @@ pub struct UsageError(pub String);
 /// [`UsageError`] for bad usage or configuration (exit 2); anything else means the run could
 /// not complete (exit 3).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    init_logging(&cli.run.log_level);
+    let dashboard = cli.command.is_none() && !cli.headless;
+    if dashboard {
+        // The dashboard owns the terminal: diagnostics go to a file, never to the screen.
+        tui::init_file_logging(&cli.run)?;
+    } else {
+        init_logging(&cli.run.log_level);
+    }
     let catalog = Catalog::load(&cli.run.checks_dirs).map_err(|e| UsageError(e.to_string()))?;
     match cli.command {
         Some(Command::Signatures(args)) => signatures(&catalog, &args),
         Some(Command::Init(args)) => init(&args),
+        Some(Command::Fix(args)) => fix_command(catalog, &args, &cli.run),
         Some(Command::Runbook(args)) => match &args.from {
-            Some(path) => runbook_from(path, &cli.run),
-            None => execute(catalog, &cli.run, "headless", Face::Runbook),
+            Some(path) => runbook_from(path, args.audit.as_deref(), &cli.run),
+            None => execute(
+                catalog,
+                &cli.run,
+                "headless",
+                Face::Runbook(args.audit.clone()),
+            ),
         },
         Some(Command::Explain(args)) => {
             let mut run = cli.run;
-            let files = if args.files.is_empty() && run.replay.is_none() { vec!["-".to_string()] } else { args.files };
+            let files = if args.files.is_empty() && run.replay.is_none() {
+                vec!["-".to_string()]
+            } else {
+                args.files
+            };
             run.logs.extend(files);
             let mode = if args.json { Face::Json } else { Face::Text };
             execute(catalog, &run, "explain", mode)
         }
         None if cli.headless => execute(catalog, &cli.run, "headless", Face::Json),
-        None => Err(UsageError(
-            "nothing to do: give a command (explain, signatures) or --headless with inputs; see --help".to_string(),
-        )
-        .into()),
+        None => {
+            if !std::io::stdout().is_terminal() {
+                return Err(UsageError(
+                    "the dashboard needs a terminal; use --headless for the JSON report"
+                        .to_string(),
+                )
+                .into());
+            }
+            tui::run(&cli.run, || prepare(catalog, &cli.run, "dashboard"))
+        }
     }
 }
 
 /// How a run presents its report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Face {
     Json,
     Text,
-    Runbook,
+    /// With the audit log to read, if given.
+    Runbook(Option<std::path::PathBuf>),
+}
+
+/// `fix`: plan from fresh facts, show, confirm, apply host by host, verify, roll back, audit.
+fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::Result<u8> {
+    use std::io::Write as _;
+    if run.read_only {
+        return Err(UsageError("--read-only: every fix is refused".to_string()).into());
+    }
+    if run.replay.is_some() {
+        return Err(
+            UsageError("a replay changes nothing: fix needs live hosts".to_string()).into(),
+        );
+    }
+    let Some((inv, _)) = load_inventory(run)? else {
+        return Err(
+            UsageError("fix needs an inventory (pulldoctor init writes one)".to_string()).into(),
+        );
+    };
+    let Some(registry) = inv.registry.as_ref().map(|r| r.address.clone()) else {
+        return Err(UsageError("fix needs [registry] in the inventory".to_string()).into());
+    };
+    let redactor = Arc::new(redact::Redactor::from_env());
+    let probes: Arc<dyn Probes> = Arc::new(LiveProbes::new(Some(ssh_pool(&inv, run)?)));
+    let nodes: Vec<inventory::Host> = inv
+        .hosts_with(inventory::Role::Node)
+        .filter(|h| {
+            args.only.is_empty()
+                || args.only.iter().any(|o| {
+                    *o == h.name
+                        || *o
+                            == model::FindingId::derive(&[
+                                check::node_registry::CHECK_ID,
+                                model::Class::HttpVsHttps.id(),
+                                "node",
+                                &h.name,
+                                &registry,
+                            ])
+                            .0
+                })
+        })
+        .cloned()
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
+    let ctx = CheckContext {
+        probes: probes.clone(),
+        classifier,
+        redactor: redactor.clone(),
+        workers: 1,
+    };
+    runtime.block_on(async {
+        // plan every node at once, from what each shows now
+        let mut set = tokio::task::JoinSet::new();
+        for node in nodes {
+            let (probes, registry) = (probes.clone(), registry.clone());
+            set.spawn(async move {
+                let planned = fix::plans::node_hosts_toml(probes.as_ref(), &node, &registry).await;
+                (node, planned)
+            });
+        }
+        let mut plans = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((node, planned)) = joined else {
+                continue;
+            };
+            match planned {
+                Ok(Some(p)) => plans.push((node, p)),
+                Ok(None) => {}
+                Err(e) => eprintln!("{}: cannot plan: {}", node.name, redactor.redact(&e)),
+            }
+        }
+        plans.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        if plans.is_empty() {
+            println!(
+                "Nothing to fix: every node's containerd already speaks what {registry} speaks."
+            );
+            return Ok(report::exit::OK);
+        }
+        for (_, p) in &plans {
+            print!("{}", redactor.redact(&fix::render_plan(p)));
+        }
+        if args.dry_run {
+            println!("Dry run: nothing was changed.");
+            return Ok(report::exit::OK);
+        }
+        if !args.yes {
+            if !std::io::stdin().is_terminal() {
+                return Err(UsageError(
+                    "not confirmed: run in a terminal to answer, or pass --yes".to_string(),
+                )
+                .into());
+            }
+            print!("Apply {} fix(es)? [y/N] ", plans.len());
+            let _ = std::io::stdout().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                println!("Nothing was changed.");
+                return Ok(report::exit::OK);
+            }
+        }
+        let mut failed = 0;
+        for (node, planned) in &plans {
+            let verdict = fix::apply_and_verify(&ctx, node, &registry, &planned.plan).await;
+            println!("{}: {}", node.name, redactor.redact(&verdict.summary()));
+            if !verdict.verified {
+                failed += 1;
+            }
+        }
+        println!("Audit log: {}", fix::audit::path().display());
+        Ok(if failed == 0 {
+            report::exit::OK
+        } else {
+            report::exit::FINDINGS
+        })
+    })
 }
 
 /// `runbook --from REPORT.json`: the runbook of a report written earlier.
-fn runbook_from(path: &std::path::Path, args: &RunArgs) -> anyhow::Result<u8> {
+/// The audit log's entries since the report's run began: the given file (which must be readable),
+/// else the default one if it exists.
+fn read_audit(
+    path: Option<&std::path::Path>,
+    report: &report::Report,
+) -> anyhow::Result<Vec<fix::audit::Record>> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| UsageError(format!("cannot read audit log '{}': {e}", p.display())))?,
+        None => std::fs::read_to_string(fix::audit::path()).unwrap_or_default(),
+    };
+    Ok(fix::audit::read_since(&text, &report.run.started_at))
+}
+
+fn runbook_from(
+    path: &std::path::Path,
+    audit: Option<&std::path::Path>,
+    args: &RunArgs,
+) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read report '{}': {e}", path.display())))?;
     let report: report::Report = serde_json::from_str(&text).map_err(|e| {
@@ -88,7 +250,10 @@ fn runbook_from(path: &std::path::Path, args: &RunArgs) -> anyhow::Result<u8> {
     })?;
     let redactor = redact::Redactor::from_env();
     let rendered = redactor
-        .redact(&report::runbook::render(&report))
+        .redact(&report::runbook::render_with(
+            &report,
+            &read_audit(audit, &report)?,
+        ))
         .into_owned();
     match &args.output {
         Some(out) => std::fs::write(out, rendered)
@@ -108,9 +273,61 @@ type RunSources = (
     Option<check::registry::RegistryPlan>,
 );
 
-fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
+/// Everything a run needs, built once for every face (headless, `explain`, the dashboard), so
+/// they all run the same plan over the same probes.
+pub struct RunSetup {
+    /// The checks to run.
+    pub plan: Vec<Arc<dyn Check>>,
+    /// What every check may use.
+    pub ctx: CheckContext,
+    /// Engine limits.
+    pub limits: engine::Limits,
+    /// The recorder, when `--record` was given.
+    pub recorder: Option<Arc<RecordingProbes>>,
+    /// The compiled catalog (the report needs it).
+    pub classifier: Arc<Classifier>,
+    /// The last line of defence before anything is written.
+    pub redactor: Arc<redact::Redactor>,
+}
+
+impl RunSetup {
+    /// The report of a state produced by this setup.
+    #[must_use]
+    pub fn report(&self, state: &engine::RunState, args: &RunArgs, mode: &str) -> report::Report {
+        let replayed = args.replay.as_ref().map(|p| p.display().to_string());
+        report::Report::new(
+            state,
+            self.classifier.catalog(),
+            mode,
+            replayed,
+            args.fail_on.into(),
+        )
+    }
+
+    /// Write the recorded bundle, if recording.
+    ///
+    /// # Errors
+    /// When the bundle cannot be serialised or written.
+    pub fn write_bundle(&self, args: &RunArgs) -> anyhow::Result<()> {
+        if let (Some(rec), Some(path)) = (&self.recorder, &args.record) {
+            let json = serde_json::to_string_pretty(&rec.bundle())
+                .context("cannot serialise the bundle")?;
+            std::fs::write(path, json)
+                .with_context(|| format!("cannot write bundle '{}'", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Build the plan, probes and context of a run. `mode` is `explain` (text inputs only) or a
+/// face that also runs the inventory's checks (`headless`, `dashboard`).
+///
+/// # Errors
+/// [`UsageError`] for bad inputs, bundles or inventories.
+pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<RunSetup> {
     let mut redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
+    let mut replay_kubectl = false;
     let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(path) =
         &args.replay
     {
@@ -118,7 +335,17 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
         let bundle = Bundle::from_json(&text)
             .map_err(|e| UsageError(format!("bundle '{}': {e}", path.display())))?;
-        let inputs = bundle.input_names();
+        replay_kubectl = bundle.probes.iter().any(|p| {
+            matches!(p, probe::bundle::ProbeRecord::Local { argv, .. }
+                if argv.first().is_some_and(|a| a == "kubectl"))
+        });
+        // manifests are read by the cluster view, not classified as logs; an input is read once
+        let mut inputs: Vec<String> = Vec::new();
+        for name in bundle.input_names() {
+            if !args.manifests.contains(&name) && !inputs.contains(&name) {
+                inputs.push(name);
+            }
+        }
         let inventory = match &bundle.inventory {
             Some(text) => Some((
                 Inventory::parse(text, "the bundle's inventory")
@@ -149,10 +376,10 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             );
         }
         // The inventory drives the live checks of a headless run; explain reads text only.
-        let inventory = if mode == "headless" {
-            load_inventory(args)?
-        } else {
+        let inventory = if mode == "explain" {
             None
+        } else {
+            load_inventory(args)?
         };
         // the inventory's GitLab token, when kept in a variable of its own name, is a secret too
         if let Some((inv, _)) = &inventory
@@ -166,7 +393,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
                 .as_ref()
                 .is_some_and(|(inv, _)| inv.repo.is_some() || inv.gitlab.project.is_some());
         // The registry checks run in a headless run, from the inventory and the command line.
-        let registry = if mode == "headless" {
+        let registry = if mode != "explain" {
             check::registry::RegistryPlan::merge(
                 inventory
                     .as_ref()
@@ -179,6 +406,8 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
             None
         };
         if inputs.is_empty()
+            && args.manifests.is_empty()
+            && args.kube_namespace.is_none()
             && registry.is_none()
             && !ci_planned
             && inventory
@@ -186,7 +415,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
                 .is_none_or(|(inv, _)| inv.hosts.is_empty())
         {
             return Err(UsageError(
-                    "no input: give --log, --events or --job-log, --image, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
+                    "no input: give --log, --events or --job-log, --image, --manifests or --kube-namespace, an inventory with hosts (pulldoctor init writes one), or --replay a bundle".to_string(),
                 )
                 .into());
         }
@@ -221,6 +450,19 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
     if let Some((inv, _)) = &inventory {
         plan.extend(plan_inventory(inv, args));
     }
+    if mode != "explain" {
+        let local_kubectl = if args.replay.is_some() {
+            replay_kubectl
+        } else {
+            check::cluster::local_kubectl_available()
+        };
+        plan.extend(plan_cluster(
+            inventory.as_ref().map(|(inv, _)| inv),
+            args,
+            local_kubectl,
+            &inputs,
+        ));
+    }
     if let Some(registry) = &registry {
         let nodes: Vec<inventory::Host> = inventory
             .as_ref()
@@ -240,30 +482,36 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         concurrency: usize::from(args.concurrency),
         check_timeout: std::time::Duration::from_secs(args.timeout),
     };
+    Ok(RunSetup {
+        plan,
+        ctx,
+        limits,
+        recorder,
+        classifier,
+        redactor,
+    })
+}
+
+fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
+    let setup = prepare(catalog, args, mode)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let state = runtime.block_on(engine::run_to_state(plan, ctx, limits));
-    if let (Some(rec), Some(path)) = (recorder, &args.record) {
-        let json =
-            serde_json::to_string_pretty(&rec.bundle()).context("cannot serialise the bundle")?;
-        std::fs::write(path, json)
-            .with_context(|| format!("cannot write bundle '{}'", path.display()))?;
-    }
-    let replayed = args.replay.as_ref().map(|p| p.display().to_string());
-    let report = report::Report::new(
-        &state,
-        classifier.catalog(),
-        mode,
-        replayed,
-        args.fail_on.into(),
-    );
+    let state = runtime.block_on(engine::run_to_state(
+        setup.plan.clone(),
+        setup.ctx.clone(),
+        setup.limits,
+    ));
+    setup.write_bundle(args)?;
+    let report = setup.report(&state, args, mode);
     let rendered = match face {
         Face::Json => {
             serde_json::to_string_pretty(&report).context("cannot serialise the report")? + "\n"
         }
-        Face::Runbook => report::runbook::render(&report),
+        Face::Runbook(audit) => {
+            report::runbook::render_with(&report, &read_audit(audit.as_deref(), &report)?)
+        }
         Face::Text => {
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()
@@ -272,7 +520,7 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         }
     };
     // The last line of defence: nothing leaves with a known secret in it.
-    let rendered = redactor.redact(&rendered).into_owned();
+    let rendered = setup.redactor.redact(&rendered).into_owned();
     match &args.output {
         Some(path) => std::fs::write(path, rendered)
             .with_context(|| format!("cannot write '{}'", path.display()))?,
@@ -414,6 +662,72 @@ fn plan_inventory(inv: &Inventory, args: &RunArgs) -> Vec<Arc<dyn Check>> {
     plan
 }
 
+/// The cluster's own view and the image-name comparison: from `--manifests`, else kubectl on a
+/// control-plane host of the inventory, else a local kubectl (when there is one, with a
+/// kubeconfig, and the run has an inventory or `--kube-namespace`).
+fn plan_cluster(
+    inv: Option<&Inventory>,
+    args: &RunArgs,
+    local_kubectl: bool,
+    inputs: &[String],
+) -> Vec<Arc<dyn Check>> {
+    use check::cluster::{ClusterPulls, ClusterReader, ClusterSource};
+    let namespace = args
+        .kube_namespace
+        .clone()
+        .or_else(|| inv.and_then(|i| i.kubernetes.namespace.clone()));
+    let control_plane = inv.and_then(|i| i.hosts_with(inventory::Role::ControlPlane).next());
+    let source = if !args.manifests.is_empty() {
+        ClusterSource::Manifests(args.manifests.clone())
+    } else if let Some(host) = control_plane {
+        ClusterSource::Ssh {
+            host: host.clone(),
+            namespace,
+        }
+    } else if local_kubectl && (inv.is_some() || args.kube_namespace.is_some()) {
+        ClusterSource::Local { namespace }
+    } else {
+        return Vec::new();
+    };
+    let reader = Arc::new(ClusterReader::new(source));
+    let registry = inv
+        .and_then(|i| i.registry.as_ref())
+        .map(|r| r.address.clone());
+    let vars = match (&registry, inv.and_then(|i| i.gitlab.project.as_deref())) {
+        (Some(r), Some(p)) => check::image_names::CiVariables::gitlab(r, p),
+        _ => check::image_names::CiVariables::default(),
+    };
+    // job logs say what CI pushed; a replay does not know which inputs were job logs, and the
+    // push patterns match nothing else, so it reads them all
+    let job_logs = if args.replay.is_some() {
+        inputs.to_vec()
+    } else {
+        args.job_logs.clone()
+    };
+    vec![
+        Arc::new(ClusterPulls {
+            reader: reader.clone(),
+            known_hosts: inv
+                .map(|i| {
+                    i.hosts
+                        .iter()
+                        .flat_map(|h| [Some(h.name.clone()), h.address.clone(), h.ssh.clone()])
+                        .flatten()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }),
+        Arc::new(check::image_names::ImageNames {
+            cluster: reader,
+            job_logs,
+            ci: ci_source(inv, args),
+            pushed: Vec::new(),
+            vars,
+            registry,
+        }),
+    ]
+}
+
 /// The hop walk of one inventory route: its nodes, hops (with the addresses each step dials)
 /// and ports with their roles (the registry's port; the token realm's, given or 80/443 beside it).
 fn route_check(inv: &Inventory, route: &inventory::Route) -> Option<check::remote::PathHops> {
@@ -481,12 +795,10 @@ fn route_check(inv: &Inventory, route: &inventory::Route) -> Option<check::remot
     })
 }
 
-/// The CI checks (`gitlab.runner-tags`, `docker.api-skew`): the CI file from `--ci-file` or the
-/// inventory's `[repo]`, GitLab from `[gitlab]`, the runner daemons from hosts with the `runner`
-/// role and `--docker-socket`.
-fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
-    use check::api_skew::{ApiSkewCheck, DaemonTarget};
-    use check::runner_tags::{CiSource, GitlabTarget, RunnerTagsCheck};
+/// The `.gitlab-ci.yml` to read (`--ci-file`, else the inventory checkout's), with the project
+/// context its variables expand from. Shared by the CI checks and `image.names` (CI's pushes).
+fn ci_source(inv: Option<&Inventory>, args: &RunArgs) -> Option<check::runner_tags::CiSource> {
+    use check::runner_tags::CiSource;
     let repo_root = inv.and_then(|i| i.repo.as_ref()).map(|r| r.path.clone());
     // the inventory's checkout may have no CI file: then there is nothing to check (a replay
     // answers from its bundle, so the disk is not asked)
@@ -503,7 +815,7 @@ fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
         }
         context.registry = inv.registry.as_ref().map(|r| r.address.clone());
     }
-    let ci = ci_file.map(|file| {
+    ci_file.map(|file| {
         let root = match &repo_root {
             Some(r) if file.starts_with(r) => r.clone(),
             _ => file
@@ -516,7 +828,16 @@ fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
             root,
             context,
         }
-    });
+    })
+}
+
+/// The CI checks (`gitlab.runner-tags`, `docker.api-skew`): the CI file from `--ci-file` or the
+/// inventory's `[repo]`, GitLab from `[gitlab]`, the runner daemons from hosts with the `runner`
+/// role and `--docker-socket`.
+fn plan_ci(inv: Option<&Inventory>, args: &RunArgs) -> Vec<Arc<dyn Check>> {
+    use check::api_skew::{ApiSkewCheck, DaemonTarget};
+    use check::runner_tags::{GitlabTarget, RunnerTagsCheck};
+    let ci = ci_source(inv, args);
     let gitlab = inv.and_then(|i| match (&i.gitlab.url, &i.gitlab.project) {
         (Some(url), Some(project)) => Some(GitlabTarget {
             url: url.clone(),

@@ -11,9 +11,11 @@ pub mod dockercfg;
 pub mod events;
 pub mod extract;
 pub mod gitlab_ci;
+pub mod image_ref;
 pub mod iptables;
 pub mod journal;
 pub mod jwt;
+pub mod kube;
 pub mod text;
 pub mod www_auth;
 

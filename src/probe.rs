@@ -33,6 +33,14 @@ pub enum ProbeError {
     /// An HTTP or TLS probe failed (connect, TLS, response, timeout).
     #[error("{0}")]
     Net(NetError),
+    /// A command run on this machine could not be started or did not finish.
+    #[error("running '{command}' here: {message}")]
+    Local {
+        /// The command line.
+        command: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A recorded failure, replayed.
     #[error("{message}")]
     Recorded {
@@ -104,6 +112,87 @@ pub trait Probes: Send + Sync {
 
     /// Send a TLS ClientHello for `server_name` to `host:port` and report what answers.
     fn tls<'a>(&'a self, probe: &'a TlsProbe) -> TlsFuture<'a>;
+
+    /// Run a program on this machine (`kubectl`), without a shell: `argv[0]` found on `PATH`.
+    /// Probes that cannot run local commands say so.
+    fn run_local<'a>(&'a self, argv: &'a [String]) -> ExecFuture<'a> {
+        Box::pin(async move {
+            Err(ProbeError::Local {
+                command: argv.join(" "),
+                message: "these probes do not run local commands".to_string(),
+            })
+        })
+    }
+}
+
+/// Seconds a local command may run.
+pub const LOCAL_TIMEOUT_SECS: u64 = 60;
+/// Bytes of a local command's stdout kept (a namespace's `kubectl get -o json` is a few MiB).
+pub const LOCAL_MAX_OUTPUT: usize = 64 << 20;
+
+/// Run `argv` here, without a shell, reading at most [`LOCAL_MAX_OUTPUT`] bytes of each stream;
+/// killed after [`LOCAL_TIMEOUT_SECS`].
+fn run_local_blocking(argv: &[String]) -> Result<CommandOutput, ProbeError> {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    let command = argv.join(" ");
+    let err = |message: String| ProbeError::Local {
+        command: command.clone(),
+        message,
+    };
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| err("no program given".into()))?;
+    let started = std::time::Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(e.to_string()))?;
+    let read_capped = |stream: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            if let Some(s) = stream {
+                let _ = s.take(LOCAL_MAX_OUTPUT as u64).read_to_end(&mut kept);
+            }
+            kept
+        })
+    };
+    let stdout = read_capped(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    );
+    let stderr = read_capped(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    );
+    let deadline = started + std::time::Duration::from_secs(LOCAL_TIMEOUT_SECS);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!(
+                    "no answer within {LOCAL_TIMEOUT_SECS} s; stopped"
+                )));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => return Err(err(e.to_string())),
+        }
+    };
+    Ok(CommandOutput {
+        exit_status: status.code().and_then(|c| u32::try_from(c).ok()),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
 }
 
 /// What [`Probes::tls`] is asked.
@@ -240,6 +329,20 @@ impl Probes for LiveProbes {
             .map_err(ProbeError::Net)
         })
     }
+
+    fn run_local<'a>(&'a self, argv: &'a [String]) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let owned = argv.to_vec();
+            tokio::task::spawn_blocking(move || run_local_blocking(&owned))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(ProbeError::Local {
+                        command: argv.join(" "),
+                        message: e.to_string(),
+                    })
+                })
+        })
+    }
 }
 
 /// Wraps live probes and records every answer, redacted, into a bundle.
@@ -283,6 +386,30 @@ impl RecordingProbes {
             .lock()
             .map(|b| b.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// A command's answer as it is recorded: redacted, and Kubernetes Secret values in it masked
+    /// (`kubectl get secrets -o json` prints them base64-encoded, out of the redactor's sight).
+    fn recorded_output(
+        &self,
+        result: &Result<CommandOutput, ProbeError>,
+    ) -> Result<bundle::RecordedOutput, String> {
+        match result {
+            Ok(out) => {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let stdout = crate::parse::kube::mask_secret_data(&stdout, &self.redactor);
+                Ok(bundle::RecordedOutput {
+                    exit_status: out.exit_status,
+                    stdout: self.redactor.redact(&stdout).into_owned(),
+                    stderr: self
+                        .redactor
+                        .redact(&String::from_utf8_lossy(&out.stderr))
+                        .into_owned(),
+                    duration_ms: out.duration_ms,
+                })
+            }
+            Err(e) => Err(self.redactor.redact(&e.to_string()).into_owned()),
+        }
     }
 
     /// A file as it may be kept: a pull secret becomes a docker config with the same keys and
@@ -344,6 +471,8 @@ impl Probes for RecordingProbes {
         match read {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
+                // a manifest's Secret data is base64, out of the line redactor's sight
+                let text = crate::parse::kube::mask_secret_data(&text, &self.redactor);
                 let redacted: String = text
                     .split_inclusive('\n')
                     .map(|l| self.redactor.redact(l).into_owned())
@@ -367,27 +496,27 @@ impl Probes for RecordingProbes {
     fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a> {
         Box::pin(async move {
             let result = self.inner.exec(host, destination, command).await;
-            let recorded = match &result {
-                Ok(out) => Ok(bundle::RecordedOutput {
-                    exit_status: out.exit_status,
-                    stdout: self
-                        .redactor
-                        .redact(&String::from_utf8_lossy(&out.stdout))
-                        .into_owned(),
-                    stderr: self
-                        .redactor
-                        .redact(&String::from_utf8_lossy(&out.stderr))
-                        .into_owned(),
-                    duration_ms: out.duration_ms,
-                }),
-                Err(e) => Err(self.redactor.redact(&e.to_string()).into_owned()),
-            };
+            let recorded = self.recorded_output(&result);
             self.record(ProbeRecord::Exec {
                 host: host.to_string(),
                 command: command.to_string(),
                 result: recorded.clone(),
             });
             // what the run goes on with is what was recorded, so a replay gives the same report
+            recorded
+                .map(|r| r.into_output())
+                .map_err(|message| ProbeError::Recorded { message })
+        })
+    }
+
+    fn run_local<'a>(&'a self, argv: &'a [String]) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let result = self.inner.run_local(argv).await;
+            let recorded = self.recorded_output(&result);
+            self.record(ProbeRecord::Local {
+                argv: argv.to_vec(),
+                result: recorded.clone(),
+            });
             recorded
                 .map(|r| r.into_output())
                 .map_err(|message| ProbeError::Recorded { message })
@@ -587,6 +716,24 @@ impl Probes for ReplayProbes {
                 Some(r) => r.map_err(ProbeError::Net),
                 None => Err(ProbeError::NotRecorded { what: key }),
             }
+        })
+    }
+
+    fn run_local<'a>(&'a self, argv: &'a [String]) -> ExecFuture<'a> {
+        Box::pin(async move {
+            for rec in &self.bundle.probes {
+                if let ProbeRecord::Local { argv: a, result } = rec
+                    && a.as_slice() == argv
+                {
+                    return result
+                        .clone()
+                        .map(bundle::RecordedOutput::into_output)
+                        .map_err(|message| ProbeError::Recorded { message });
+                }
+            }
+            Err(ProbeError::NotRecorded {
+                what: format!("'{}' run here", argv.join(" ")),
+            })
         })
     }
 }

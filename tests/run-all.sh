@@ -11,6 +11,9 @@ if [ "$(id -u)" = 0 ]; then
   if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'install ok installed'; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
   fi
+  # the dashboard's end-to-end test drives the real binary in tmux
+  command -v tmux >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends tmux \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux; }
 else
   echo "note: not root, so the lab and sshd tests (network namespaces, sshd) will be SKIPPED"
 fi

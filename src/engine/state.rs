@@ -14,6 +14,8 @@ pub struct CheckEntry {
     pub status: CheckStatus,
     /// How long it took, once finished.
     pub duration_ms: Option<u64>,
+    /// When it last started (the dashboard shows the elapsed time of a running check).
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 /// Everything known about the run so far.
@@ -46,16 +48,18 @@ impl RunState {
                         CheckEntry {
                             status: CheckStatus::Pending,
                             duration_ms: None,
+                            started_at: None,
                         },
                     );
                 }
             }
-            RunEvent::CheckStarted { check, target, .. } => {
+            RunEvent::CheckStarted { check, target, at } => {
                 self.checks.insert(
                     (check, target),
                     CheckEntry {
                         status: CheckStatus::Running,
                         duration_ms: None,
+                        started_at: Some(at),
                     },
                 );
             }
@@ -76,11 +80,16 @@ impl RunState {
                     self.inputs.insert(input.name.clone(), input);
                 }
                 self.unclassified.extend(outcome.unclassified);
+                let started_at = self
+                    .checks
+                    .get(&(check.clone(), target.clone()))
+                    .and_then(|c| c.started_at);
                 self.checks.insert(
                     (check, target),
                     CheckEntry {
                         status: outcome.status,
                         duration_ms: Some(duration_ms),
+                        started_at,
                     },
                 );
             }
@@ -107,6 +116,12 @@ impl RunState {
                 .then_with(|| a.id.cmp(&b.id))
         });
         v
+    }
+
+    /// How many findings there are.
+    #[must_use]
+    pub fn finding_count(&self) -> usize {
+        self.findings.len()
     }
 
     /// The worst severity found, if anything was found.

@@ -750,32 +750,13 @@ fn valid_authority(a: &str) -> bool {
 /// Docker reference normalisation (`ParseNormalizedNamed` + `Name()`): Docker Hub domain and
 /// `library/` added, `index.docker.io` → `docker.io`, tag and digest dropped.
 fn normalize_image(image: &str) -> String {
-    let image = image.trim();
-    let image = image.split('@').next().unwrap_or_default();
-    // A tag is a `:` after the last `/`; a `:` before it is a port.
-    let image = match (image.rfind(':'), image.rfind('/')) {
-        (Some(c), Some(s)) if c > s => &image[..c],
-        (Some(c), None) => &image[..c],
-        _ => image,
-    };
-    match image.split_once('/') {
-        None => format!("docker.io/library/{image}"),
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first != first.to_lowercase() =>
-        {
-            if first == "index.docker.io" || first == "docker.io" {
-                if rest.contains('/') {
-                    format!("docker.io/{rest}")
-                } else {
-                    format!("docker.io/library/{rest}")
-                }
-            } else {
-                image.to_string()
-            }
+    use super::image_ref::{DOCKER_HUB, split_domain, split_name_tag_digest};
+    let (name, _, _) = split_name_tag_digest(image.trim());
+    match split_domain(name) {
+        (None | Some(DOCKER_HUB), rest) if !rest.contains('/') => {
+            format!("{DOCKER_HUB}/library/{rest}")
         }
-        Some(_) => format!("docker.io/{image}"),
+        (domain, rest) => format!("{}/{rest}", domain.unwrap_or(DOCKER_HUB)),
     }
 }
 

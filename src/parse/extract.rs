@@ -82,19 +82,17 @@ pub fn extract(text: &str) -> Extracted {
     }
 }
 
-/// The registry part of an image reference, following Docker's rule: the first path component
-/// is a registry if it has a `.` or a `:`, or is `localhost`; otherwise the image is on Docker Hub.
+/// The registry part of an image reference that names a path (`a/b`), by Docker's rule
+/// ([`super::image_ref::split_domain`]): Docker Hub names give `docker.io`. `None` for a bare
+/// name without `/`.
 #[must_use]
 pub fn image_domain(image: &str) -> Option<String> {
-    let (first, rest) = image.split_once('/')?;
+    let (_, rest) = image.split_once('/')?;
     if rest.is_empty() {
         return None;
     }
-    if first.contains('.') || first.contains(':') || first == "localhost" {
-        Some(first.to_string())
-    } else {
-        Some("docker.io".to_string())
-    }
+    let (domain, _) = super::image_ref::split_domain(image);
+    Some(domain.unwrap_or(super::image_ref::DOCKER_HUB).to_string())
 }
 
 /// `https://host:port/v2/<name>/manifests/<ref>` → `host:port/<name>:<ref>` (`@` for digests).

@@ -364,7 +364,7 @@ pub fn base64_decode(input: &str) -> Result<Vec<u8>, Base64Error> {
 }
 
 /// Base64-encode: URL-safe without padding (JWTs), or standard with padding (HTTP Basic
-/// credentials, Kubernetes Secret data).
+/// credentials, Kubernetes Secret data re-encoded after masking for a bundle).
 #[must_use]
 pub fn base64_encode(data: &[u8], url_safe: bool) -> String {
     let alphabet: &[u8; 64] = if url_safe {

@@ -52,6 +52,15 @@ pub enum ProbeRecord {
         #[serde(flatten, with = "result_repr")]
         result: Result<super::http::HttpResponse, super::http::NetError>,
     },
+    /// A program run on this machine (`kubectl`): its output (redacted, Secret values masked), or
+    /// why it could not run.
+    Local {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// What came back.
+        #[serde(flatten, with = "result_repr")]
+        result: Result<RecordedOutput, String>,
+    },
     /// A TLS inspection and what answered.
     Tls {
         /// Address, name asked and trust used.
@@ -154,6 +163,7 @@ impl Bundle {
             .filter_map(|p| match p {
                 ProbeRecord::Input { name, .. } => Some(name.clone()),
                 ProbeRecord::Exec { .. }
+                | ProbeRecord::Local { .. }
                 | ProbeRecord::File { .. }
                 | ProbeRecord::Http { .. }
                 | ProbeRecord::Tls { .. } => None,

@@ -5,12 +5,73 @@
 //! with line length (MD013) off: tables and evidence lines cannot wrap.
 
 use super::Report;
+use crate::fix::audit::Record as AuditRecord;
 use crate::model::{Class, EvidenceSource, Finding, Severity};
 use std::fmt::Write as _;
 
-/// The Markdown runbook for `report`.
+/// The Markdown runbook for `report`, with no fix applied.
 #[must_use]
 pub fn render(report: &Report) -> String {
+    render_with(report, &[])
+}
+
+/// What the audit log says was done about a finding: the entries for its fixes on its hosts.
+fn applied_to<'a>(f: &Finding, audit: &'a [AuditRecord]) -> Vec<&'a AuditRecord> {
+    audit
+        .iter()
+        .filter(|r| f.fixes.iter().any(|x| x.id == r.fix))
+        .filter(|r| r.host == f.target.name || f.subject.nodes.contains(&r.host))
+        .collect()
+}
+
+/// A finding's status from the audit log: open, or fixed and verified (per host).
+fn status(f: &Finding, audit: &[AuditRecord]) -> String {
+    let entries = applied_to(f, audit);
+    if entries.is_empty() {
+        return "open".to_string();
+    }
+    let mut hosts: Vec<&str> = entries.iter().map(|r| r.host.as_str()).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let per_host: Vec<String> = hosts
+        .iter()
+        .map(|h| {
+            let last = entries
+                .iter()
+                .rfind(|r| r.host == *h && (r.step == "verify" || r.outcome == "rolled back"));
+            match last {
+                Some(r) if r.outcome == "verified" => {
+                    format!("fixed and verified on {h} ({})", r.time)
+                }
+                Some(r) if r.outcome == "rolled back" => format!("fix rolled back on {h}"),
+                Some(r) => format!("{} on {h}", r.outcome),
+                None => format!("fix started on {h}, not verified"),
+            }
+        })
+        .collect();
+    let mut text = per_host.join("; ");
+    let open: Vec<&String> = f
+        .subject
+        .nodes
+        .iter()
+        .filter(|n| !hosts.contains(&n.as_str()))
+        .collect();
+    if !open.is_empty() {
+        let _ = write!(
+            text,
+            "; open on {}",
+            open.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    text
+}
+
+/// The Markdown runbook for `report`, with the fixes the audit log records since the run began.
+#[must_use]
+pub fn render_with(report: &Report, audit: &[AuditRecord]) -> String {
     let problems: Vec<&Finding> = report
         .findings
         .iter()
@@ -18,14 +79,22 @@ pub fn render(report: &Report) -> String {
         .collect();
     let mut out = String::new();
     title(&mut out, report, &problems);
-    summary_table(&mut out, &problems);
+    summary_table(&mut out, &problems, audit);
     path(&mut out, report, &problems);
     for (i, f) in problems.iter().enumerate() {
-        problem(&mut out, i + 1, f);
+        problem(&mut out, i + 1, f, audit);
     }
-    timeline(&mut out, report, &problems);
+    timeline(&mut out, report, &problems, audit);
     verify_by_hand(&mut out, &problems);
-    remains_open(&mut out, report, &problems);
+    let still_open: Vec<&Finding> = problems
+        .iter()
+        .copied()
+        .filter(|f| {
+            let st = status(f, audit);
+            st == "open" || st.contains("open on") || !st.contains("verified")
+        })
+        .collect();
+    remains_open(&mut out, report, &still_open);
     // one trailing newline, no run of blank lines (MD012, MD047)
     let mut tidy = String::with_capacity(out.len());
     let mut blank = 0;
@@ -125,7 +194,7 @@ fn place(f: &Finding) -> String {
     p
 }
 
-fn summary_table(out: &mut String, problems: &[&Finding]) {
+fn summary_table(out: &mut String, problems: &[&Finding], audit: &[AuditRecord]) {
     let _ = writeln!(out, "## Summary\n");
     if problems.is_empty() {
         let _ = writeln!(
@@ -139,13 +208,14 @@ fn summary_table(out: &mut String, problems: &[&Finding]) {
     for (i, f) in problems.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {} | `{}` ({}) | {} | {} | open |",
+            "| {} | {} | `{}` ({}) | {} | {} | {} |",
             i + 1,
             cell(&f.title),
             f.class.id(),
             f.severity.id(),
             cell(&place(f)),
             cell(&fix_text(f)),
+            cell(&status(f, audit)),
         );
     }
     out.push('\n');
@@ -294,7 +364,7 @@ fn path(out: &mut String, report: &Report, problems: &[&Finding]) {
     let _ = writeln!(out, "```\n");
 }
 
-fn problem(out: &mut String, n: usize, f: &Finding) {
+fn problem(out: &mut String, n: usize, f: &Finding, audit: &[AuditRecord]) {
     let _ = writeln!(out, "## Problem {n}: {}\n", prose(&f.title));
     let _ = writeln!(
         out,
@@ -351,10 +421,42 @@ fn problem(out: &mut String, n: usize, f: &Finding) {
         for s in &f.next_steps {
             let _ = writeln!(out, "- {}", prose(s));
         }
-        let _ = writeln!(
-            out,
-            "\nStatus: open. No fix was applied by pulldoctor in this run.\n"
-        );
+        let applied = applied_to(f, audit);
+        if applied.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nStatus: open. No fix was applied by pulldoctor in this run.\n"
+            );
+        } else {
+            let _ = writeln!(out, "\n### Applied (problem {n})\n");
+            let _ = writeln!(
+                out,
+                "| Time | Host | Step | Before (sha256) | After (sha256) | Outcome |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|---|");
+            for r in applied {
+                let digest = |d: &Option<String>| {
+                    d.as_deref().map_or_else(
+                        || "-".to_string(),
+                        |d| format!("`{}`", &d[..d.len().min(12)]),
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    cell(&r.time),
+                    cell(&r.host),
+                    cell(&r.step),
+                    digest(&r.before),
+                    digest(&r.after),
+                    cell(&match &r.detail {
+                        Some(d) => format!("{}: {d}", r.outcome),
+                        None => r.outcome.clone(),
+                    })
+                );
+            }
+            let _ = writeln!(out, "\nStatus: {}.\n", prose(&status(f, audit)));
+        }
     }
 }
 
@@ -368,7 +470,7 @@ fn short(text: &str) -> String {
     }
 }
 
-fn timeline(out: &mut String, report: &Report, problems: &[&Finding]) {
+fn timeline(out: &mut String, report: &Report, problems: &[&Finding], audit: &[AuditRecord]) {
     let _ = writeln!(out, "## Timeline\n");
     let mut rows: Vec<(String, String)> = Vec::new();
     for (i, f) in problems.iter().enumerate() {
@@ -383,13 +485,23 @@ fn timeline(out: &mut String, report: &Report, problems: &[&Finding]) {
             rows.push((t.clone(), format!("problem {}: last seen", i + 1)));
         }
     }
+    for (i, f) in problems.iter().enumerate() {
+        for r in applied_to(f, audit) {
+            if r.step == "verify" || r.outcome == "rolled back" {
+                rows.push((
+                    r.time.clone(),
+                    format!("problem {}: {} on {} ({})", i + 1, r.outcome, r.host, r.fix),
+                ));
+            }
+        }
+    }
     rows.push((
         report.run.started_at.clone(),
         "pulldoctor run started".into(),
     ));
     rows.push((
         report.run.finished_at.clone(),
-        format!("pulldoctor run finished: {} problems open", problems.len()),
+        format!("pulldoctor run finished: {} problems found", problems.len()),
     ));
     rows.sort();
     let _ = writeln!(out, "| Time | Event |");
@@ -433,8 +545,7 @@ fn remains_open(out: &mut String, report: &Report, problems: &[&Finding]) {
     let _ = writeln!(out, "## What remains open\n");
     let mut items: Vec<String> = problems
         .iter()
-        .enumerate()
-        .map(|(i, f)| format!("Problem {}: {}", i + 1, prose(&f.title)))
+        .map(|f| format!("{} (`{}`)", prose(&f.title), f.class.id()))
         .collect();
     for c in &report.checks {
         use crate::model::CheckStatus;

@@ -1,0 +1,233 @@
+//! End to end: the real binary in tmux on a bundle recorded at test time from the shipped
+//! incident sample. Navigate to a failure, open its detail and its fix plan, quit; the terminal is
+//! restored (out of the alternate screen, line discipline back to canonical with echo).
+//! Skipped, saying so, when tmux is not installed (tests/run-all.sh installs it as root).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own (its own socket), killed however the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "tui"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let out = self.cmd(&["send-keys", "-t", "tui", k]);
+            assert!(out.status.success(), "send-keys {k}: {out:?}");
+            // One key at a time, as a person types: each lands on the state the last one left.
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Wait until the screen shows every needle; the screen on failure.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.capture();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited 30 s for {needles:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn tmux_installed() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn record_bundle(dir: &Path) -> std::path::PathBuf {
+    let bundle = dir.join("incident.bundle.json");
+    let out = common::run(
+        &[
+            "--headless",
+            "--log",
+            "assets/incident.log",
+            "--record",
+            bundle.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(common::code(&out), 1, "the sample has error findings");
+    bundle
+}
+
+/// Start on a recorded bundle, open a failure's detail and fix plan, quit: the terminal is back.
+#[test]
+fn dashboard_in_tmux() {
+    if !tmux_installed() {
+        eprintln!(
+            "SKIPPED dashboard_in_tmux: tmux is not installed (tests/run-all.sh installs it as root)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = record_bundle(dir.path());
+    let tmux = Tmux {
+        socket: format!("pulldoctor-tui-{}", std::process::id()),
+    };
+    // After the dashboard quits, the shell reports its exit code and the terminal's mode.
+    let script = format!(
+        "cd '{cwd}' && NO_COLOR=1 '{bin}' --replay '{bundle}' --log-level info --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; sleep 60",
+        cwd = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_pulldoctor"),
+        bundle = bundle.display(),
+        log = dir.path().join("tui.log").display(),
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-c",
+        common::root().to_str().unwrap(),
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+
+    let screen = tmux.wait_for(&["findings (5)", "first broken: CI job", "1 checks ✗1"]);
+    assert!(screen.contains("replay incident"), "{screen}");
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "tui", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "1",
+        "the dashboard uses the alternate screen"
+    );
+
+    // To the findings, down to the Docker API skew, open it.
+    tmux.keys(&["Tab", "j", "Enter"]);
+    let screen = tmux.wait_for(&["What it means", "docker_api_skew"]);
+    assert!(screen.contains("ERROR docker_api_skew"), "{screen}");
+
+    // Its fix plan: steps shown, applying refused with the reason.
+    tmux.keys(&["f"]);
+    let screen = tmux.wait_for(&["fix plan: docker_api_skew", "y apply"]);
+    assert!(screen.contains("disabled"), "{screen}");
+    tmux.keys(&["y"]);
+    tmux.wait_for(&["not applied"]);
+
+    // The JSON report and the export land in the working directory.
+    tmux.keys(&["Escape", "J"]);
+    tmux.wait_for(&["wrote the JSON report"]);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("pulldoctor-report.json")).unwrap(),
+    )
+    .unwrap();
+    common::validate(&report);
+    assert_eq!(report["run"]["mode"], "dashboard");
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(5));
+    tmux.keys(&["e"]);
+    tmux.wait_for(&["wrote the runbook"]);
+    let export = std::fs::read_to_string(dir.path().join("RUNBOOK.md")).unwrap();
+    assert!(
+        export.starts_with("# Image pull incident: runbook"),
+        "the runbook: {export}"
+    );
+    assert!(export.contains("docker_api_skew"), "{export}");
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for(&["EXIT="]);
+    assert!(
+        screen.contains("EXIT=1"),
+        "exit code of the run (error findings): {screen}"
+    );
+    assert!(
+        screen.contains("icanon echo"),
+        "raw mode is off again (canonical input, echo): {screen}"
+    );
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "tui", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "back on the main screen"
+    );
+    let log = std::fs::read_to_string(dir.path().join("tui.log")).unwrap_or_default();
+    assert!(
+        log.contains("dashboard started"),
+        "diagnostics go to the log file: {log}"
+    );
+    assert!(
+        !screen.contains("dashboard started"),
+        "and never to the screen"
+    );
+}
+
+/// A run that cannot be prepared (a missing bundle) leaves the dashboard with the terminal
+/// restored, the error on the normal screen and exit code 2.
+#[test]
+fn preparation_error_restores_terminal() {
+    if !tmux_installed() {
+        eprintln!("SKIPPED preparation_error_restores_terminal: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("pulldoctor-tui-err-{}", std::process::id()),
+    };
+    let script = format!(
+        "'{bin}' --replay '{missing}' --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; sleep 60",
+        bin = env!("CARGO_BIN_EXE_pulldoctor"),
+        missing = dir.path().join("missing.bundle.json").display(),
+        log = dir.path().join("tui.log").display(),
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "100",
+        "-y",
+        "20",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let screen = tmux.wait_for(&["EXIT="]);
+    assert!(screen.contains("EXIT=2"), "{screen}");
+    assert!(screen.contains("cannot read bundle"), "{screen}");
+    assert!(screen.contains("icanon echo"), "{screen}");
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "tui", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+}
