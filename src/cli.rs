@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Examples:
+  pulldoctor demo                                  the dashboard on a recorded run of the incident
   pulldoctor explain incident.log                  classify a pasted journal, events or job log
   kubectl describe pod api-7d9f -n gition | pulldoctor explain -
   journalctl -u containerd --since '10 min ago' | pulldoctor explain --json -
@@ -33,7 +34,7 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// Run the checks and print the JSON report on stdout (exit code by worst finding).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub headless: bool,
 
     /// Inputs and engine options shared by every mode.
@@ -204,6 +205,9 @@ pub enum Command {
     /// Write the post-incident runbook (Markdown): from a JSON report, a replayed bundle, or a
     /// fresh run of the inventory's checks.
     Runbook(RunbookArgs),
+    /// Open the dashboard on a recorded run of the incident (five faults, pulled for real in the
+    /// lab); with --headless, print its report. Touches no network and no file.
+    Demo,
     /// Plan the fixes the inventory's hosts need, show them, and apply them after confirmation:
     /// backup, write, verify by re-running the check, roll back on failure, audit.
     Fix(FixArgs),

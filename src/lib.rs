@@ -42,8 +42,12 @@ pub struct UsageError(pub String);
 /// # Errors
 /// [`UsageError`] for bad usage or configuration (exit 2); anything else means the run could
 /// not complete (exit 3).
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    let dashboard = cli.command.is_none() && !cli.headless;
+pub fn run(mut cli: Cli) -> anyhow::Result<u8> {
+    if matches!(cli.command, Some(Command::Demo)) {
+        // the demo is a replay of the shipped bundle, in whichever face was asked for
+        cli.run.replay = Some(demo_bundle()?);
+    }
+    let dashboard = matches!(cli.command, None | Some(Command::Demo)) && !cli.headless;
     if dashboard {
         // The dashboard owns the terminal: diagnostics go to a file, never to the screen.
         tui::init_file_logging(&cli.run)?;
@@ -75,8 +79,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let mode = if args.json { Face::Json } else { Face::Text };
             execute(catalog, &run, "explain", mode)
         }
-        None if cli.headless => execute(catalog, &cli.run, "headless", Face::Json),
-        None => {
+        Some(Command::Demo) | None if cli.headless => {
+            execute(catalog, &cli.run, "headless", Face::Json)
+        }
+        Some(Command::Demo) | None => {
             if !std::io::stdout().is_terminal() {
                 return Err(UsageError(
                     "the dashboard needs a terminal; use --headless for the JSON report"
@@ -218,6 +224,43 @@ fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::
 }
 
 /// `runbook --from REPORT.json`: the runbook of a report written earlier.
+/// The demo: a run of the lab with the incident's five faults, recorded by
+/// `tests/lab/record-demo.sh`.
+pub const DEMO_BUNDLE: &str = include_str!("../assets/demo.bundle.json");
+
+/// The demo bundle written where a replay can read it (named so the dashboard and the report say
+/// it is the recorded demo).
+fn demo_bundle() -> anyhow::Result<std::path::PathBuf> {
+    let path = std::env::temp_dir().join("pulldoctor-recorded-demo.bundle.json");
+    std::fs::write(&path, DEMO_BUNDLE)
+        .with_context(|| format!("cannot write the demo bundle to '{}'", path.display()))?;
+    Ok(path)
+}
+
+/// On `--replay`, the plan-shaping arguments the bundle recorded fill those not given again.
+fn with_recorded_plan_args(args: &RunArgs) -> anyhow::Result<RunArgs> {
+    let mut args = args.clone();
+    let Some(path) = &args.replay else {
+        return Ok(args);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
+    let bundle = Bundle::from_json(&text)
+        .map_err(|e| UsageError(format!("bundle '{}': {e}", path.display())))?;
+    if let Some(p) = bundle.plan_args {
+        if args.ci_file.is_none() {
+            args.ci_file = p.ci_file.map(std::path::PathBuf::from);
+        }
+        args.stuck_banner = args.stuck_banner.or(p.stuck_banner);
+        args.docker_socket = args.docker_socket.or(p.docker_socket);
+        if args.manifests.is_empty() {
+            args.manifests = p.manifests;
+        }
+        args.kube_namespace = args.kube_namespace.or(p.kube_namespace);
+    }
+    Ok(args)
+}
+
 /// The audit log's entries since the report's run began: the given file (which must be readable),
 /// else the default one if it exists.
 fn read_audit(
@@ -325,6 +368,8 @@ impl RunSetup {
 /// # Errors
 /// [`UsageError`] for bad inputs, bundles or inventories.
 pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<RunSetup> {
+    let replayed_args = with_recorded_plan_args(args)?;
+    let args = &replayed_args;
     let mut redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
     let mut replay_kubectl = false;
@@ -432,6 +477,13 @@ pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<R
                     rec.set_inventory(redactor.redact(text).into_owned());
                 }
                 rec.set_registry(registry.clone());
+                rec.set_plan_args(probe::bundle::PlanArgs {
+                    ci_file: args.ci_file.as_ref().map(|p| p.display().to_string()),
+                    stuck_banner: args.stuck_banner.clone(),
+                    docker_socket: args.docker_socket.clone(),
+                    manifests: args.manifests.clone(),
+                    kube_namespace: args.kube_namespace.clone(),
+                });
                 (
                     rec.clone() as Arc<dyn Probes>,
                     Some(rec),

@@ -371,6 +371,15 @@ impl RecordingProbes {
         }
     }
 
+    /// Keep the plan-shaping arguments in the bundle, for the same reason.
+    pub fn set_plan_args(&self, args: bundle::PlanArgs) {
+        let args = (args != bundle::PlanArgs::default()).then_some(args);
+        match self.bundle.lock() {
+            Ok(mut b) => b.plan_args = args,
+            Err(p) => p.into_inner().plan_args = args,
+        }
+    }
+
     /// Keep the registry checks' targets in the bundle, for the same reason.
     pub fn set_registry(&self, plan: Option<crate::check::registry::RegistryPlan>) {
         match self.bundle.lock() {

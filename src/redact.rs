@@ -41,7 +41,8 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"(?i)\b(authorization:\s*(?:basic|bearer)\s+)[^\s\x22\\]+", "${1}[REDACTED]"),
         (r"(?i)\b((?:private|job|deploy)-token:\s*)[^\s\x22\\]+", "${1}[REDACTED]"),
         // Command-line passwords: docker login -p X, --password X, --password=X, --docker-password=X.
-        (r"((?:^|\s)-p\s+)[^\s\x22\\]+", "${1}[REDACTED]"),
+        // (`-p` is a password only after `login`: iptables' `-p tcp` is evidence)
+        (r"(\blogin\b[^\n]*?\s-p\s+)[^\s\x22\\]+", "${1}[REDACTED]"),
         (r"(--(?:docker-)?password(?:=|\s+))[^\s\x22\\]+", "${1}[REDACTED]"),
         (r"(--(?:creds|user|auth)(?:=|\s+)[^\s:\x22\\]+:)[^\s\x22\\]+", "${1}[REDACTED]"),
         (r"(\s-u\s+[^\s:\x22\\]+:)[^\s\x22\\]+", "${1}[REDACTED]"),
@@ -168,6 +169,15 @@ mod tests {
             assert!(!out.contains(secret), "{text} -> {out}");
             assert!(out.contains("REDACTED"), "{text} -> {out}");
         }
+    }
+
+    /// Other tools' `-p` is not a password: iptables rules survive recording intact.
+    #[test]
+    fn keeps_iptables_protocols() {
+        let r = Redactor::default();
+        let rule = "-A PREROUTING -d 10.88.1.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.88.2.2:80";
+        assert_eq!(r.redact(rule), rule);
+        assert!(r.redact("podman login -p hunter2hunter2 r:5050").contains("[REDACTED]"));
     }
 
     /// Error chains that merely mention tokens are left alone.

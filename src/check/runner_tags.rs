@@ -1123,10 +1123,10 @@ impl CiSource {
         context: &crate::parse::gitlab_ci::ProjectContext,
     ) -> Result<CiConfig, String> {
         let read = |path: &std::path::Path| -> Result<String, String> {
-            let input = probes
-                .open_input(&path.display().to_string())
+            // read, not classified as a log (and kept apart from the logs in a bundle)
+            let bytes = probes
+                .read_file(&path.display().to_string())
                 .map_err(|e| e.to_string())?;
-            let bytes = input.into_bytes().map_err(|e| e.to_string())?;
             if bytes.len() > crate::parse::gitlab_ci::yaml::MAX_FILE_BYTES {
                 return Err(format!(
                     "{} is {} bytes; CI files are read up to {} bytes",
@@ -1294,9 +1294,8 @@ impl super::Check for RunnerTagsCheck {
             };
             let banner_text = banner_input.as_ref().and_then(|name| {
                 ctx.probes
-                    .open_input(name)
+                    .read_file(name)
                     .ok()
-                    .and_then(|i| i.into_bytes().ok())
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
             });
             let banner = banner_text

@@ -12,6 +12,27 @@ pub const FORMAT: &str = "pulldoctor-bundle";
 /// The bundle version this build writes and reads.
 pub const VERSION: u32 = 1;
 
+/// The plan-shaping arguments of a recorded run (paths as given; the files themselves are in
+/// the bundle's records).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanArgs {
+    /// `--ci-file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_file: Option<String>,
+    /// `--stuck-banner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuck_banner: Option<String>,
+    /// `--docker-socket`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_socket: Option<String>,
+    /// `--manifests`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<String>,
+    /// `--kube-namespace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_namespace: Option<String>,
+}
+
 /// One recorded probe answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -111,6 +132,10 @@ pub struct Bundle {
     /// The inventory the run used (redacted), so a replay plans the same checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<String>,
+    /// The command-line arguments that shape the plan (`--ci-file`, `--manifests`, …), so a
+    /// replay plans the same checks without them being given again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_args: Option<PlanArgs>,
     /// The registry checks' targets (inventory and command line merged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<crate::check::registry::RegistryPlan>,
@@ -129,6 +154,7 @@ impl Bundle {
             recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             inventory: None,
             registry: None,
+            plan_args: None,
             probes: Vec::new(),
         }
     }
