@@ -206,7 +206,8 @@ pub enum Command {
     /// fresh run of the inventory's checks.
     Runbook(RunbookArgs),
     /// Open the dashboard on a recorded run of the incident (five faults, pulled for real in the
-    /// lab); with --headless, print its report. Touches no network and no file.
+    /// lab); with --headless, print its JSON report; without a terminal, its text report.
+    /// Touches no network; exits 0 (the findings are the recording's, not this machine's).
     Demo,
     /// Plan the fixes the inventory's hosts need, show them, and apply them after confirmation:
     /// backup, write, verify by re-running the check, roll back on failure, audit.

@@ -46,6 +46,15 @@ pub fn run(mut cli: Cli) -> anyhow::Result<u8> {
     if matches!(cli.command, Some(Command::Demo)) {
         // the demo is a replay of the shipped bundle, in whichever face was asked for
         cli.run.replay = Some(demo_bundle()?);
+        // its findings are the recording's, not this machine's: they do not fail the command
+        cli.run.fail_on = cli::SeverityArg::Critical;
+        if !cli.headless && !std::io::stdout().is_terminal() {
+            // no terminal for the dashboard: the text report of the same run
+            init_logging(&cli.run.log_level);
+            let catalog =
+                Catalog::load(&cli.run.checks_dirs).map_err(|e| UsageError(e.to_string()))?;
+            return execute(catalog, &cli.run, "headless", Face::Text);
+        }
     }
     let dashboard = matches!(cli.command, None | Some(Command::Demo)) && !cli.headless;
     if dashboard {

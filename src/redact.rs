@@ -177,7 +177,10 @@ mod tests {
         let r = Redactor::default();
         let rule = "-A PREROUTING -d 10.88.1.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.88.2.2:80";
         assert_eq!(r.redact(rule), rule);
-        assert!(r.redact("podman login -p hunter2hunter2 r:5050").contains("[REDACTED]"));
+        assert!(
+            r.redact("podman login -p hunter2hunter2 r:5050")
+                .contains("[REDACTED]")
+        );
     }
 
     /// Error chains that merely mention tokens are left alone.
