@@ -231,3 +231,55 @@ fn preparation_error_restores_terminal() {
     let alt = tmux.cmd(&["display-message", "-p", "-t", "tui", "#{alternate_on}"]);
     assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
 }
+
+/// `pulldoctor demo` in a real terminal: the dashboard on the shipped recording, the five faults
+/// there, a failure's detail and fix plan one key away, and a clean exit (0: the demo's findings
+/// are the recording's).
+#[test]
+fn demo_in_tmux() {
+    if !tmux_installed() {
+        eprintln!(
+            "SKIPPED demo_in_tmux: tmux is not installed (tests/run-all.sh installs it as root)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("pulldoctor-demo-{}", std::process::id()),
+    };
+    let script = format!(
+        "cd '{cwd}' && NO_COLOR=1 '{bin}' demo --log-file '{log}'; echo \"EXIT=$?\"; sleep 60",
+        cwd = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_pulldoctor"),
+        log = dir.path().join("tui.log").display(),
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "160",
+        "-y",
+        "48",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let screen = tmux.wait_for(&["findings (9)", "first broken"]);
+    // the five faults, by their short labels in the findings list
+    for label in ["tags ", "api skew", "scheme ", "realm ", "image "] {
+        assert!(
+            screen.contains(label),
+            "{label} not on the demo's screen:\n{screen}"
+        );
+    }
+    tmux.keys(&["Tab", "Enter"]);
+    tmux.wait_for(&["What it means"]);
+    tmux.keys(&["f"]);
+    tmux.wait_for(&["fix plan"]);
+    tmux.keys(&["Escape", "q"]);
+    let screen = tmux.wait_for(&["EXIT="]);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+}
