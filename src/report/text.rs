@@ -37,21 +37,36 @@ pub fn render(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let lines: u64 = report.inputs.iter().map(|i| i.lines).sum();
     let names: Vec<&str> = report.inputs.iter().map(|i| i.name.as_str()).collect();
+    // what was looked at: the text inputs, and the checks that probed hosts and services
+    let probed = report
+        .checks
+        .iter()
+        .filter(|c| c.check != "logs.classify")
+        .count();
+    let mut looked_at = Vec::new();
+    if !names.is_empty() {
+        looked_at.push(format!("{} ({lines} lines)", names.join(", ")));
+    }
+    if probed > 0 {
+        looked_at.push(format!(
+            "{probed} probing check{}",
+            if probed == 1 { "" } else { "s" }
+        ));
+    }
     let _ = writeln!(
         out,
-        "{} {} in {} ({} lines)\n",
+        "{} {} in {}\n",
         style.paint("1", "pulldoctor:"),
         match report.findings.len() {
             0 => "no pull or CI failure found".to_string(),
             1 => "1 failure".to_string(),
             n => format!("{n} distinct failures"),
         },
-        if names.is_empty() {
+        if looked_at.is_empty() {
             "no input".to_string()
         } else {
-            names.join(", ")
+            looked_at.join(" and ")
         },
-        lines
     );
     for (i, f) in report.findings.iter().enumerate() {
         finding(&mut out, i + 1, f, style);
