@@ -19,6 +19,25 @@ fn node_target(host: &Host) -> Target {
     }
 }
 
+/// A host as the target of a check about the host itself (reachability): a node, else a hop,
+/// else the GitLab host, so each shows where it sits on the path.
+fn host_target(host: &Host) -> Target {
+    use crate::inventory::Role;
+    let kind = if host.roles.contains(&Role::Node) {
+        TargetKind::Node
+    } else if host.roles.contains(&Role::Hop) {
+        TargetKind::Hop
+    } else if host.roles.contains(&Role::Gitlab) {
+        TargetKind::Gitlab
+    } else {
+        TargetKind::Node
+    };
+    Target {
+        kind,
+        name: host.name.clone(),
+    }
+}
+
 /// How a check that needed a host ends when the host could not be reached: skipped, naming the
 /// reason (the `ssh.reachable` finding says the rest), not one more timeout.
 #[must_use]
@@ -74,7 +93,7 @@ impl Check for SshReachable {
     }
 
     fn target(&self) -> Target {
-        node_target(&self.host)
+        host_target(&self.host)
     }
 
     fn run(&self, ctx: CheckContext) -> CheckFuture {
@@ -104,7 +123,7 @@ impl Check for SshReachable {
                         check: CheckId("ssh.reachable".into()),
                         class,
                         severity: Severity::Error,
-                        target: node_target(&host),
+                        target: host_target(&host),
                         subject: Subject { nodes: vec![host.name.clone()], endpoint: Some(host.destination().to_string()), ..Subject::default() },
                         title: format!("Cannot reach {} over SSH ({step})", host.name),
                         explanation: format!(
