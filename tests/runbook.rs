@@ -68,14 +68,23 @@ fn runbook_from_report_and_from_run() {
         "a planted token reached the runbook"
     );
     // one section per problem, each with its evidence, and the five incident classes in the table
-    let problems = report["findings"]
+    // one problem per failure class, each finding of it with its own evidence
+    let findings: Vec<&serde_json::Value> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|f| f["severity"] != "info")
-        .count();
+        .collect();
+    let classes: std::collections::BTreeSet<&str> = findings
+        .iter()
+        .map(|f| f["class"].as_str().unwrap())
+        .collect();
+    let problems = classes.len();
     assert_eq!(md.matches("\n## Problem ").count(), problems);
-    assert_eq!(md.matches("\n### Evidence (problem ").count(), problems);
+    assert_eq!(
+        md.matches("\n### Evidence (problem ").count(),
+        findings.len()
+    );
     for class in [
         "runner_tags",
         "docker_api_skew",

@@ -77,20 +77,28 @@ pub fn render_with(report: &Report, audit: &[AuditRecord]) -> String {
         .iter()
         .filter(|f| f.severity >= Severity::Warning)
         .collect();
-    let mut out = String::new();
-    title(&mut out, report, &problems);
-    summary_table(&mut out, &problems, audit);
-    path(&mut out, report, &problems);
-    for (i, f) in problems.iter().enumerate() {
-        problem(&mut out, i + 1, f, audit);
+    // One problem per failure class: the journal, the probes and the hop walk often see the same
+    // fault from different sides, and a write-up names it once with all its evidence.
+    let mut groups: Vec<Vec<&Finding>> = Vec::new();
+    for f in &problems {
+        match groups.iter_mut().find(|g| g[0].class == f.class) {
+            Some(g) => g.push(f),
+            None => groups.push(vec![f]),
+        }
     }
-    timeline(&mut out, report, &problems, audit);
+    let mut out = String::new();
+    title(&mut out, report, &groups, problems.len());
+    summary_table(&mut out, &groups, audit);
+    path(&mut out, report, &problems);
+    for (i, g) in groups.iter().enumerate() {
+        problem(&mut out, i + 1, g, audit);
+    }
+    timeline(&mut out, report, &groups, audit);
     verify_by_hand(&mut out, &problems);
-    let still_open: Vec<&Finding> = problems
+    let still_open: Vec<&Vec<&Finding>> = groups
         .iter()
-        .copied()
-        .filter(|f| {
-            let st = status(f, audit);
+        .filter(|g| {
+            let st = group_status(g, audit);
             st == "open" || st.contains("open on") || !st.contains("verified")
         })
         .collect();
@@ -112,21 +120,45 @@ pub fn render_with(report: &Report, audit: &[AuditRecord]) -> String {
     tidy
 }
 
-fn title(out: &mut String, report: &Report, problems: &[&Finding]) {
+/// The finding that states a problem best: one a probe confirmed, else the first (worst).
+fn lead<'a>(group: &[&'a Finding]) -> &'a Finding {
+    group
+        .iter()
+        .find(|f| f.confidence == crate::model::Confidence::Confirmed)
+        .unwrap_or(&group[0])
+}
+
+/// A problem's status: its findings' statuses, said once each.
+fn group_status(group: &[&Finding], audit: &[AuditRecord]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for f in group {
+        let st = status(f, audit);
+        if !parts.contains(&st) {
+            parts.push(st);
+        }
+    }
+    if parts.len() > 1 {
+        parts.retain(|p| p != "open");
+    }
+    parts.join("; ")
+}
+
+fn title(out: &mut String, report: &Report, groups: &[Vec<&Finding>], findings: usize) {
     let _ = writeln!(out, "# Image pull incident: runbook\n");
     let source = match &report.run.replayed_from {
-        Some(b) => format!("replayed from the bundle `{b}`"),
+        Some(b) => format!("the replayed bundle `{b}`"),
         None => format!("a {} run", report.run.mode),
     };
     let _ = writeln!(
         out,
-        "Written by {} {} from {source} ({} to {}). {} problem{} found; {} check{} ran.\n",
+        "Written by {} {} from {source} ({} to {}). {} problem{} found ({findings} finding{}); {} check{} ran.\n",
         report.tool.name,
         report.tool.version,
         report.run.started_at,
         report.run.finished_at,
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" },
+        groups.len(),
+        if groups.len() == 1 { "" } else { "s" },
+        if findings == 1 { "" } else { "s" },
         report.checks.len(),
         if report.checks.len() == 1 { "" } else { "s" },
     );
@@ -194,9 +226,9 @@ fn place(f: &Finding) -> String {
     p
 }
 
-fn summary_table(out: &mut String, problems: &[&Finding], audit: &[AuditRecord]) {
+fn summary_table(out: &mut String, groups: &[Vec<&Finding>], audit: &[AuditRecord]) {
     let _ = writeln!(out, "## Summary\n");
-    if problems.is_empty() {
+    if groups.is_empty() {
         let _ = writeln!(
             out,
             "Nothing on the path is broken: no finding at warning level or above.\n"
@@ -205,7 +237,22 @@ fn summary_table(out: &mut String, problems: &[&Finding], audit: &[AuditRecord])
     }
     let _ = writeln!(out, "| # | Problem | Cause | Where | Fix | Status |");
     let _ = writeln!(out, "|---|---|---|---|---|---|");
-    for (i, f) in problems.iter().enumerate() {
+    for (i, g) in groups.iter().enumerate() {
+        let f = lead(g);
+        let mut places: Vec<String> = Vec::new();
+        let mut fixes: Vec<String> = Vec::new();
+        for m in g {
+            let p = place(m);
+            if !places.contains(&p) {
+                places.push(p);
+            }
+            let x = fix_text(m);
+            for part in x.split("; ") {
+                if !part.is_empty() && !fixes.iter().any(|f| f == part) {
+                    fixes.push(part.to_string());
+                }
+            }
+        }
         let _ = writeln!(
             out,
             "| {} | {} | `{}` ({}) | {} | {} | {} |",
@@ -213,9 +260,9 @@ fn summary_table(out: &mut String, problems: &[&Finding], audit: &[AuditRecord])
             cell(&f.title),
             f.class.id(),
             f.severity.id(),
-            cell(&place(f)),
-            cell(&fix_text(f)),
-            cell(&status(f, audit)),
+            cell(&places.join("; ")),
+            cell(&fixes.join("; ")),
+            cell(&group_status(g, audit)),
         );
     }
     out.push('\n');
@@ -364,8 +411,43 @@ fn path(out: &mut String, report: &Report, problems: &[&Finding]) {
     let _ = writeln!(out, "```\n");
 }
 
-fn problem(out: &mut String, n: usize, f: &Finding, audit: &[AuditRecord]) {
-    let _ = writeln!(out, "## Problem {n}: {}\n", prose(&f.title));
+fn problem(out: &mut String, n: usize, group: &[&Finding], audit: &[AuditRecord]) {
+    let head = lead(group);
+    let _ = writeln!(out, "## Problem {n}: {}\n", prose(&head.title));
+    if group.len() > 1 {
+        let _ = writeln!(out, "Seen from {} sides:\n", group.len());
+        for (k, f) in group.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}. `{}` on {}: {}",
+                k + 1,
+                f.check.0,
+                prose(&place(f)),
+                prose(&f.title)
+            );
+        }
+        out.push('\n');
+    }
+    for (k, f) in group.iter().enumerate() {
+        let label = if group.len() > 1 {
+            format!("{n}.{}", k + 1)
+        } else {
+            n.to_string()
+        };
+        if group.len() > 1 {
+            let _ = writeln!(
+                out,
+                "### {label}: `{}` on {}\n",
+                f.check.0,
+                prose(&f.target.name)
+            );
+        }
+        finding_section(out, &label, f, audit);
+    }
+}
+
+/// One finding of a problem: its facts, why, evidence, fixes and what was applied.
+fn finding_section(out: &mut String, n: &str, f: &Finding, audit: &[AuditRecord]) {
     let _ = writeln!(
         out,
         "- Class: `{}`, severity {}, confidence {}",
@@ -470,10 +552,14 @@ fn short(text: &str) -> String {
     }
 }
 
-fn timeline(out: &mut String, report: &Report, problems: &[&Finding], audit: &[AuditRecord]) {
+fn timeline(out: &mut String, report: &Report, groups: &[Vec<&Finding>], audit: &[AuditRecord]) {
     let _ = writeln!(out, "## Timeline\n");
     let mut rows: Vec<(String, String)> = Vec::new();
-    for (i, f) in problems.iter().enumerate() {
+    for (i, f) in groups
+        .iter()
+        .enumerate()
+        .flat_map(|(i, g)| g.iter().map(move |f| (i, f)))
+    {
         if let Some(t) = &f.first_seen {
             rows.push((t.clone(), format!("problem {}: first seen", i + 1)));
         }
@@ -485,7 +571,11 @@ fn timeline(out: &mut String, report: &Report, problems: &[&Finding], audit: &[A
             rows.push((t.clone(), format!("problem {}: last seen", i + 1)));
         }
     }
-    for (i, f) in problems.iter().enumerate() {
+    for (i, f) in groups
+        .iter()
+        .enumerate()
+        .flat_map(|(i, g)| g.iter().map(move |f| (i, f)))
+    {
         for r in applied_to(f, audit) {
             if r.step == "verify" || r.outcome == "rolled back" {
                 rows.push((
@@ -501,9 +591,10 @@ fn timeline(out: &mut String, report: &Report, problems: &[&Finding], audit: &[A
     ));
     rows.push((
         report.run.finished_at.clone(),
-        format!("pulldoctor run finished: {} problems found", problems.len()),
+        format!("pulldoctor run finished: {} problems found", groups.len()),
     ));
     rows.sort();
+    rows.dedup();
     let _ = writeln!(out, "| Time | Event |");
     let _ = writeln!(out, "|---|---|");
     for (t, what) in rows {
@@ -541,11 +632,14 @@ fn verify_by_hand(out: &mut String, problems: &[&Finding]) {
     );
 }
 
-fn remains_open(out: &mut String, report: &Report, problems: &[&Finding]) {
+fn remains_open(out: &mut String, report: &Report, groups: &[&Vec<&Finding>]) {
     let _ = writeln!(out, "## What remains open\n");
-    let mut items: Vec<String> = problems
+    let mut items: Vec<String> = groups
         .iter()
-        .map(|f| format!("{} (`{}`)", prose(&f.title), f.class.id()))
+        .map(|g| {
+            let f = lead(g);
+            format!("{} (`{}`)", prose(&f.title), f.class.id())
+        })
         .collect();
     for c in &report.checks {
         use crate::model::CheckStatus;
