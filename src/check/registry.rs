@@ -180,13 +180,8 @@ impl RegistryPlan {
 
 /// `host:port` → (host, port); a missing port is `default`.
 fn split_host_port(address: &str, default: u16) -> (String, u16) {
-    match address.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(':') => match p.parse() {
-            Ok(port) => (h.to_string(), port),
-            Err(_) => (address.to_string(), default),
-        },
-        _ => (address.to_string(), default),
-    }
+    let (host, port) = crate::parse::image_ref::split_host_port(address);
+    (host.to_string(), port.unwrap_or(default))
 }
 
 fn probe_evidence(request: String, text: String) -> Evidence {
@@ -1020,15 +1015,16 @@ impl Check for PullAuth {
 }
 
 /// `host:port/name:tag` → (name, reference); the domain must be the registry's.
-fn repository_and_reference(image: &str) -> Option<(String, String)> {
-    let (_, rest) = image.split_once('/')?;
-    if let Some((name, digest)) = rest.split_once('@') {
-        return Some((name.to_string(), digest.to_string()));
-    }
-    match rest.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => Some((name.to_string(), tag.to_string())),
-        _ => Some((rest.to_string(), "latest".to_string())),
-    }
+/// The repository and the reference a pull of `image` asks for: the digest when there is one
+/// (containerd pulls by digest then), else the tag, else `latest`.
+fn repository_and_reference(image: &str) -> Result<(String, String), String> {
+    let parsed = crate::parse::image_ref::ImageRef::parse(image).map_err(|e| e.to_string())?;
+    let reference = parsed
+        .digest
+        .clone()
+        .or_else(|| parsed.effective_tag().map(str::to_string))
+        .unwrap_or_else(|| "latest".to_string());
+    Ok((parsed.path, reference))
 }
 
 async fn pull_auth(
@@ -1059,10 +1055,9 @@ async fn pull_auth(
         };
         f
     };
-    let Some((name, reference)) = repository_and_reference(&image) else {
-        return CheckOutcome::errored(format!(
-            "'{image}' is not an image reference (host:port/path:tag)"
-        ));
+    let (name, reference) = match repository_and_reference(&image) {
+        Ok(r) => r,
+        Err(e) => return CheckOutcome::errored(e),
     };
     if crate::parse::extract::image_domain(&image).as_deref() != Some(addr.as_str()) {
         let mut f = new(
@@ -1521,18 +1516,20 @@ mod tests {
 
     #[test]
     fn splits_images() {
+        let digest = format!("sha256:{}", "a".repeat(64));
         assert_eq!(
             repository_and_reference("10.0.0.5:5050/root/gition/backend:latest"),
-            Some(("root/gition/backend".into(), "latest".into()))
+            Ok(("root/gition/backend".into(), "latest".into()))
         );
         assert_eq!(
             repository_and_reference("10.0.0.5:5050/root/app"),
-            Some(("root/app".into(), "latest".into()))
+            Ok(("root/app".into(), "latest".into()))
         );
         assert_eq!(
-            repository_and_reference("r:5050/a/b@sha256:abc"),
-            Some(("a/b".into(), "sha256:abc".into()))
+            repository_and_reference(&format!("r:5050/a/b:v1@{digest}")),
+            Ok(("a/b".into(), digest.clone()))
         );
+        assert!(repository_and_reference("r:5050/Root/App").is_err());
         assert_eq!(
             split_host_port("10.0.0.5:5050", 443),
             ("10.0.0.5".into(), 5050)
