@@ -96,7 +96,7 @@ pub fn shell_command(argv: &[String]) -> String {
             if safe {
                 a.clone()
             } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
+                super::remote::shell_quote(a)
             }
         })
         .collect::<Vec<_>>()

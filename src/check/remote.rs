@@ -52,6 +52,12 @@ pub fn unreachable_outcome(error: &ProbeError) -> CheckOutcome {
     }
 }
 
+/// `text` as one single-quoted shell word (a `'` inside becomes `'\''`).
+#[must_use]
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 /// Prefix a privileged command with `sudo -n` when the inventory says so (`-n`: never prompt).
 #[must_use]
 pub fn privileged(host: &Host, command: &str) -> String {
@@ -274,9 +280,14 @@ impl RegistryScheme {
     /// The gather command (the script of [`super::node_registry::GATHER_SCRIPT`], quoted).
     #[must_use]
     pub fn gather_command(&self) -> String {
-        let script = super::node_registry::GATHER_SCRIPT.replace('\'', "'\\''");
         let env = format!("env PD_REGISTRY='{}'", self.registry);
-        privileged(&self.host, &format!("{env} sh -c '{script}'"))
+        privileged(
+            &self.host,
+            &format!(
+                "{env} sh -c {}",
+                shell_quote(super::node_registry::GATHER_SCRIPT)
+            ),
+        )
     }
 
     /// A plain-HTTP request to the registry from the node: an `HTTP/` answer means it speaks
@@ -388,10 +399,7 @@ impl Check for PathHops {
         Box::pin(async move {
             // every read at once: one gather per hop (and the target), one probe per link and port
             let mut reads: Vec<(Host, Read, String)> = Vec::new();
-            let gather = format!(
-                "sh -c '{}'",
-                super::hops::HOP_GATHER_SCRIPT.replace('\'', "'\\''")
-            );
+            let gather = format!("sh -c {}", shell_quote(super::hops::HOP_GATHER_SCRIPT));
             for step in spec.hops.iter().chain(std::iter::once(&spec.target)) {
                 if let Some(h) = hosts.get(&step.name) {
                     reads.push((h.clone(), Read::Facts(step.name.clone()), gather.clone()));

@@ -4,7 +4,7 @@
 //! moment leaves either the old file or the new one, never half of one. A file whose content is
 //! already right is left alone (applying twice changes nothing).
 
-use crate::check::remote::privileged;
+use crate::check::remote::{privileged, shell_quote};
 use crate::inventory::Host;
 use crate::model::FixStep;
 use crate::probe::Probes;
@@ -35,10 +35,6 @@ fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .map(str::trim)
         .filter(|v| !v.is_empty())
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The script that replaces `path` with `content` (base64, so any byte survives the shell).

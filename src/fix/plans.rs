@@ -109,8 +109,8 @@ pub fn plan_from_verdict(
                 "grep -n config_path /etc/containerd/config.toml".into(),
                 format!("mkdir -p {DEFAULT_CERTS_D}/{registry}"),
                 format!(
-                    "printf '%s' '{}' > {DEFAULT_CERTS_D}/{registry}/hosts.toml",
-                    http_hosts_toml(registry).replace('\'', "'\\''")
+                    "printf '%s' {} > {DEFAULT_CERTS_D}/{registry}/hosts.toml",
+                    crate::check::remote::shell_quote(&http_hosts_toml(registry))
                 ),
                 "systemctl restart containerd".into(),
             ],
