@@ -246,17 +246,18 @@ fn demo_bundle() -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// On `--replay`, the plan-shaping arguments the bundle recorded fill those not given again.
-fn with_recorded_plan_args(args: &RunArgs) -> anyhow::Result<RunArgs> {
+/// On `--replay`, the bundle (read once) and the arguments with the plan-shaping ones the bundle
+/// recorded filling those not given again.
+fn with_recorded_plan_args(args: &RunArgs) -> anyhow::Result<(RunArgs, Option<Bundle>)> {
     let mut args = args.clone();
     let Some(path) = &args.replay else {
-        return Ok(args);
+        return Ok((args, None));
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
     let bundle = Bundle::from_json(&text)
         .map_err(|e| UsageError(format!("bundle '{}': {e}", path.display())))?;
-    if let Some(p) = bundle.plan_args {
+    if let Some(p) = bundle.plan_args.clone() {
         if args.ci_file.is_none() {
             args.ci_file = p.ci_file.map(std::path::PathBuf::from);
         }
@@ -267,7 +268,7 @@ fn with_recorded_plan_args(args: &RunArgs) -> anyhow::Result<RunArgs> {
         }
         args.kube_namespace = args.kube_namespace.or(p.kube_namespace);
     }
-    Ok(args)
+    Ok((args, Some(bundle)))
 }
 
 /// The audit log's entries since the report's run began: the given file (which must be readable),
@@ -377,18 +378,13 @@ impl RunSetup {
 /// # Errors
 /// [`UsageError`] for bad inputs, bundles or inventories.
 pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<RunSetup> {
-    let replayed_args = with_recorded_plan_args(args)?;
+    let (replayed_args, replayed) = with_recorded_plan_args(args)?;
     let args = &replayed_args;
     let mut redactor = Arc::new(redact::Redactor::from_env());
     let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
     let mut replay_kubectl = false;
-    let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(path) =
-        &args.replay
+    let (probes, recorder, inputs, inventory, registry): RunSources = if let Some(bundle) = replayed
     {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError(format!("cannot read bundle '{}': {e}", path.display())))?;
-        let bundle = Bundle::from_json(&text)
-            .map_err(|e| UsageError(format!("bundle '{}': {e}", path.display())))?;
         replay_kubectl = bundle.probes.iter().any(|p| {
             matches!(p, probe::bundle::ProbeRecord::Local { argv, .. }
                 if argv.first().is_some_and(|a| a == "kubectl"))
