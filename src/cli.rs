@@ -228,6 +228,10 @@ pub struct FixArgs {
     /// Show the plans and stop.
     #[arg(long, conflicts_with = "yes")]
     pub dry_run: bool,
+
+    /// Put back the backups an interrupted apply left (the audit log lists them).
+    #[arg(long)]
+    pub restore: bool,
 }
 
 /// `runbook` options.

@@ -168,7 +168,13 @@ pub struct Host {
     /// `/var/lib/rancher/k3s/agent/containerd/containerd.log`).
     #[serde(default)]
     pub log_files: Vec<String>,
+    /// How a fix restarts containerd here; it must exit 0 only once containerd runs again
+    /// (default `systemctl restart containerd`).
+    pub containerd_restart: Option<String>,
 }
+
+/// The restart a host's containerd gets when no `containerd_restart` is set.
+pub const DEFAULT_CONTAINERD_RESTART: &str = "systemctl restart containerd";
 
 impl Host {
     /// The SSH destination.

@@ -124,73 +124,73 @@ fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::
             UsageError("a replay changes nothing: fix needs live hosts".to_string()).into(),
         );
     }
-    let Some((inv, _)) = load_inventory(run)? else {
-        return Err(
-            UsageError("fix needs an inventory (pulldoctor init writes one)".to_string()).into(),
-        );
-    };
-    let Some(registry) = inv.registry.as_ref().map(|r| r.address.clone()) else {
-        return Err(UsageError("fix needs [registry] in the inventory".to_string()).into());
-    };
-    let redactor = Arc::new(redact::Redactor::from_env());
-    let probes: Arc<dyn Probes> = Arc::new(LiveProbes::new(Some(ssh_pool(&inv, run)?)));
-    let nodes: Vec<inventory::Host> = inv
-        .hosts_with(inventory::Role::Node)
-        .filter(|h| {
-            args.only.is_empty()
-                || args.only.iter().any(|o| {
-                    *o == h.name
-                        || *o
-                            == model::FindingId::derive(&[
-                                check::node_registry::CHECK_ID,
-                                model::Class::HttpVsHttps.id(),
-                                "node",
-                                &h.name,
-                                &registry,
-                            ])
-                            .0
-                })
-        })
-        .cloned()
-        .collect();
+    let session = FixSession::new(catalog, run)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
-    let ctx = CheckContext {
-        probes: probes.clone(),
-        classifier,
-        redactor: redactor.clone(),
-        workers: 1,
+    let redactor = session.ctx.redactor.clone();
+    let confirm = |question: &str| -> anyhow::Result<bool> {
+        if args.yes {
+            return Ok(true);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(
+                "not confirmed: run in a terminal to answer, or pass --yes".to_string(),
+            )
+            .into());
+        }
+        print!("{question} [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
     };
     runtime.block_on(async {
-        // plan every node at once, from what each shows now
-        let mut set = tokio::task::JoinSet::new();
-        for node in nodes {
-            let (probes, registry) = (probes.clone(), registry.clone());
-            set.spawn(async move {
-                let planned = fix::plans::node_hosts_toml(probes.as_ref(), &node, &registry).await;
-                (node, planned)
+        // what a killed apply left behind comes first: it is offered back before anything new
+        let leftovers = session.leftovers().await;
+        if args.restore {
+            if leftovers.is_empty() {
+                println!("Nothing to restore: every apply in the audit log finished.");
+                return Ok(report::exit::OK);
+            }
+            for l in &leftovers {
+                println!("restore {} on {} from {}", l.path, l.host, l.backup);
+            }
+            if args.dry_run || !confirm(&format!("Restore {} file(s)?", leftovers.len()))? {
+                println!("Nothing was changed.");
+                return Ok(report::exit::OK);
+            }
+            let failed = session
+                .restore(&leftovers, |l, r| match r {
+                    Ok(()) => println!("{}: {} restored", l.host, l.path),
+                    Err(e) => println!("{}: {}", l.host, redactor.redact(e)),
+                })
+                .await;
+            return Ok(if failed == 0 {
+                report::exit::OK
+            } else {
+                report::exit::FINDINGS
             });
         }
-        let mut plans = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            let Ok((node, planned)) = joined else {
-                continue;
-            };
-            match planned {
-                Ok(Some(p)) => plans.push((node, p)),
-                Ok(None) => {}
-                Err(e) => eprintln!("{}: cannot plan: {}", node.name, redactor.redact(&e)),
+        if !leftovers.is_empty() {
+            println!("An earlier apply did not finish; its backups are still in place:");
+            for l in &leftovers {
+                println!("  {} on {} (backup {})", l.path, l.host, l.backup);
             }
+            println!("Put them back with: pulldoctor fix --restore\n");
         }
-        plans.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        let (plans, errors) = session.plan(&args.only).await;
+        for e in &errors {
+            eprintln!("{}", redactor.redact(e));
+        }
         if plans.is_empty() {
-            println!(
-                "Nothing to fix: every node's containerd already speaks what {registry} speaks."
-            );
-            return Ok(report::exit::OK);
+            println!("Nothing to fix: every fix pulldoctor knows finds its subject already right.");
+            return Ok(if errors.is_empty() {
+                report::exit::OK
+            } else {
+                report::exit::FINDINGS
+            });
         }
         for (_, p) in &plans {
             print!("{}", redactor.redact(&fix::render_plan(p)));
@@ -199,37 +199,163 @@ fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::
             println!("Dry run: nothing was changed.");
             return Ok(report::exit::OK);
         }
-        if !args.yes {
-            if !std::io::stdin().is_terminal() {
-                return Err(UsageError(
-                    "not confirmed: run in a terminal to answer, or pass --yes".to_string(),
-                )
-                .into());
-            }
-            print!("Apply {} fix(es)? [y/N] ", plans.len());
-            let _ = std::io::stdout().flush();
-            let mut answer = String::new();
-            let _ = std::io::stdin().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                println!("Nothing was changed.");
-                return Ok(report::exit::OK);
-            }
+        if !confirm(&format!("Apply {} fix(es)?", plans.len()))? {
+            println!("Nothing was changed.");
+            return Ok(report::exit::OK);
         }
-        let mut failed = 0;
-        for (node, planned) in &plans {
-            let verdict = fix::apply_and_verify(&ctx, node, &registry, &planned.plan).await;
-            println!("{}: {}", node.name, redactor.redact(&verdict.summary()));
-            if !verdict.verified {
-                failed += 1;
-            }
-        }
+        let outcomes = session
+            .apply(&plans, |p, o| {
+                println!(
+                    "{} on {}: {}",
+                    p.plan.id,
+                    subject_of(p),
+                    redactor.redact(&o.summary())
+                );
+            })
+            .await;
         println!("Audit log: {}", fix::audit::path().display());
-        Ok(if failed == 0 {
+        Ok(if outcomes.iter().all(|o| o.verified) {
             report::exit::OK
         } else {
             report::exit::FINDINGS
         })
     })
+}
+
+/// Where a plan applies, in words.
+fn subject_of(p: &fix::Planned) -> String {
+    if p.plan.hosts.is_empty() {
+        "this machine".to_string()
+    } else {
+        p.plan.hosts.join(", ")
+    }
+}
+
+/// What every face needs to plan and apply fixes: the checks' context on live probes, the
+/// fixers the inputs allow, and the inventory's hosts by name.
+pub struct FixSession {
+    /// The checks' context (live probes, never a replay).
+    pub ctx: CheckContext,
+    /// The fixers.
+    pub fixers: Vec<Arc<dyn fix::Fixer>>,
+    /// Inventory hosts by name.
+    pub hosts: std::collections::BTreeMap<String, inventory::Host>,
+}
+
+impl FixSession {
+    /// Build it from the command line (the inventory, the checkout's files).
+    ///
+    /// # Errors
+    /// A bad inventory or catalog, or SSH settings that cannot be used.
+    pub fn new(catalog: Catalog, run: &RunArgs) -> anyhow::Result<Self> {
+        let inventory = load_inventory(run)?.map(|(inv, _)| inv);
+        let mut redactor = redact::Redactor::from_env();
+        if let Some(inv) = &inventory
+            && let Ok(token) = std::env::var(&inv.gitlab.token_env)
+        {
+            redactor.add_literal(&token);
+        }
+        let ssh = inventory
+            .as_ref()
+            .filter(|inv| !inv.hosts.is_empty())
+            .map(|inv| ssh_pool(inv, run))
+            .transpose()?;
+        let probes: Arc<dyn Probes> = Arc::new(LiveProbes::new(ssh));
+        let classifier = Arc::new(Classifier::new(catalog).map_err(|e| UsageError(e.to_string()))?);
+        let hosts = inventory
+            .iter()
+            .flat_map(|inv| inv.hosts.iter())
+            .map(|h| (h.name.clone(), h.clone()))
+            .collect();
+        let inputs = fix::FixInputs { inventory };
+        Ok(Self {
+            ctx: CheckContext {
+                probes,
+                classifier,
+                redactor: Arc::new(redactor),
+                workers: 1,
+            },
+            fixers: fix::fixers(&inputs),
+            hosts,
+        })
+    }
+
+    /// Plan every fixer from what its subject shows now; only the plans `only` selects (all
+    /// when empty). Errors are redacted.
+    pub async fn plan(
+        &self,
+        only: &[String],
+    ) -> (Vec<(Arc<dyn fix::Fixer>, fix::Planned)>, Vec<String>) {
+        let (mut plans, errors) = fix::plan_all(&self.ctx, &self.fixers).await;
+        plans.retain(|(_, p)| only.is_empty() || only.iter().any(|o| p.selected_by(o)));
+        let errors = errors
+            .iter()
+            .map(|e| self.ctx.redactor.redact(e).into_owned())
+            .collect();
+        (plans, errors)
+    }
+
+    /// Apply plans, one at a time, under one run stamp.
+    pub async fn apply(
+        &self,
+        plans: &[(Arc<dyn fix::Fixer>, fix::Planned)],
+        each: impl FnMut(&fix::Planned, &fix::Outcome),
+    ) -> Vec<fix::Outcome> {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        fix::apply_all(&self.ctx, plans, &self.hosts, &stamp, each).await
+    }
+
+    /// Backups left by applies that never finished and are still there.
+    pub async fn leftovers(&self) -> Vec<fix::recover::Leftover> {
+        let text = std::fs::read_to_string(fix::audit::path()).unwrap_or_default();
+        let records = fix::audit::read_since(&text, "");
+        let mut out = Vec::new();
+        for l in fix::recover::leftovers(&records) {
+            let host = self.hosts.get(&l.host);
+            if (l.host == fix::apply::LOCAL || host.is_some())
+                && fix::apply::backup_exists(self.ctx.probes.as_ref(), host, &l.backup).await
+            {
+                out.push(l);
+            }
+        }
+        out
+    }
+
+    /// Put leftovers back; the number that failed. Each restore is audited.
+    pub async fn restore(
+        &self,
+        leftovers: &[fix::recover::Leftover],
+        mut each: impl FnMut(&fix::recover::Leftover, &Result<(), String>),
+    ) -> usize {
+        let mut failed = 0;
+        for l in leftovers {
+            let host = self.hosts.get(&l.host);
+            let r = fix::apply::restore_backup(self.ctx.probes.as_ref(), host, &l.path, &l.backup)
+                .await;
+            let entry = fix::audit::Entry {
+                time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                user: fix::audit::user(),
+                run: &l.run,
+                fix: &l.fix,
+                host: &l.host,
+                step: &format!("restore {}", l.path),
+                path: Some(&l.path),
+                backup: Some(&l.backup),
+                before: None,
+                after: None,
+                outcome: if r.is_ok() {
+                    "restored"
+                } else {
+                    "restore failed"
+                },
+                detail: r.as_ref().err().cloned(),
+            };
+            let _ = fix::audit::append(&entry, &self.ctx.redactor);
+            failed += usize::from(r.is_err());
+            each(l, &r);
+        }
+        failed
+    }
 }
 
 /// `runbook --from REPORT.json`: the runbook of a report written earlier.

@@ -13,19 +13,29 @@ pub struct Entry<'a> {
     pub time: String,
     /// The local user.
     pub user: String,
+    /// The apply run (its time stamp, also the backups' suffix).
+    pub run: &'a str,
     /// The fix plan id.
     pub fix: &'a str,
-    /// The host.
+    /// The host (`local` for the checkout).
     pub host: &'a str,
     /// The step, in words, or `verify` / `rollback`.
     pub step: &'a str,
+    /// The file a step changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'a str>,
+    /// Where its old content is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<&'a str>,
     /// SHA-256 before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<&'a str>,
     /// SHA-256 after.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<&'a str>,
-    /// `changed`, `unchanged`, `manual`, `failed`, `verified`, `verification failed`, `rolled back`.
+    /// `started` (written before a step runs, so a killed apply is found), `changed`,
+    /// `unchanged`, `manual`, `failed`, `verified`, `verification failed`, `rolled back`,
+    /// `rollback failed`, `restored`.
     pub outcome: &'a str,
     /// Details (the error, the verification's findings).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,12 +89,21 @@ pub struct Record {
     pub time: String,
     /// Who.
     pub user: String,
+    /// The apply run.
+    #[serde(default)]
+    pub run: String,
     /// The fix plan id.
     pub fix: String,
     /// The host.
     pub host: String,
     /// The step.
     pub step: String,
+    /// The file a step changes.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Where its old content is kept.
+    #[serde(default)]
+    pub backup: Option<String>,
     /// SHA-256 before.
     #[serde(default)]
     pub before: Option<String>,

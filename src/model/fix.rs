@@ -40,14 +40,20 @@ pub enum FixStep {
         /// The new content.
         content: String,
     },
-    /// Change part of a file on a host, shown as a unified diff.
+    /// Change part of a file on a host, shown as a unified diff. Refused when the file no longer
+    /// has the content the plan was made from.
     EditRemoteFile {
         /// Inventory host name.
         host: String,
         /// Absolute path.
         path: String,
-        /// Unified diff of the change.
+        /// Unified diff of the change (what is shown; secrets redacted).
         diff: String,
+        /// The whole new content.
+        #[serde(skip)]
+        content: String,
+        /// SHA-256 of the content the plan was made from.
+        before: String,
     },
     /// Run a command on a host.
     RunRemoteCommand {
@@ -57,13 +63,44 @@ pub enum FixStep {
         command: String,
         /// Run it through sudo.
         sudo: bool,
+        /// A command that exits 0 when the change is already there (the step is then skipped).
+        check: Option<String>,
+        /// The command that undoes it on rollback.
+        undo: Option<String>,
     },
-    /// Change a file in the local checkout, shown as a unified diff.
+    /// Restart a service on a host. On rollback it restarts again, after the files are back.
+    RestartService {
+        /// Inventory host name.
+        host: String,
+        /// The service, in words (`containerd`).
+        service: String,
+        /// The command that restarts it and exits 0 only when it runs again.
+        command: String,
+        /// Run it through sudo.
+        sudo: bool,
+    },
+    /// Change a file in the local checkout, shown as a unified diff. Refused when the file no
+    /// longer has the content the plan was made from.
     EditLocalFile {
-        /// Path relative to the checkout.
+        /// Path as given (relative to the working directory, or absolute).
         path: String,
         /// Unified diff of the change.
         diff: String,
+        /// The whole new content.
+        #[serde(skip)]
+        content: String,
+        /// SHA-256 of the content the plan was made from.
+        before: String,
+    },
+    /// Run a command here (kubectl); secrets come from environment variables named in the
+    /// command, never from the command text.
+    RunLocalCommand {
+        /// The shell command line, as shown.
+        command: String,
+        /// Environment variables it reads that must be set (their values are never shown).
+        needs_env: Vec<String>,
+        /// The command that undoes it on rollback.
+        undo: Option<String>,
     },
     /// Something a person must do; pulldoctor shows the exact commands.
     Manual {
