@@ -133,6 +133,18 @@ pub struct RunArgs {
     #[arg(long, global = true)]
     pub read_only: bool,
 
+    /// With --headless: after the checks, apply the fixes of this risk (safe: configuration
+    /// only; all: also those that restart a service), verify each, and add them to the report
+    /// under "fixes". Without it a headless run changes nothing.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LEVEL",
+        global = true,
+        conflicts_with = "read_only"
+    )]
+    pub apply: Option<ApplyLevel>,
+
     /// Write the report to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
@@ -166,6 +178,15 @@ pub struct RunArgs {
     /// $XDG_STATE_HOME/pulldoctor/pulldoctor.log, or ~/.local/state/pulldoctor/pulldoctor.log).
     #[arg(long, value_name = "FILE", env = "PULLDOCTOR_LOG_FILE", global = true)]
     pub log_file: Option<PathBuf>,
+}
+
+/// Which fixes `--headless --apply` may run unattended (destructive ones never are).
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ApplyLevel {
+    /// configuration changes that restart nothing
+    Safe,
+    /// also fixes that restart a service (one node at a time)
+    All,
 }
 
 /// Severity as a command-line value.

@@ -507,6 +507,8 @@ type AuditFn<'a> = dyn Fn(
         &str,
         Option<String>,
     ) -> std::io::Result<()>
+    + Send
+    + Sync
     + 'a;
 
 /// Undo `applied` in reverse, then restart again every service that was restarted (so it runs

@@ -57,6 +57,18 @@ pub fn run(mut cli: Cli) -> anyhow::Result<u8> {
         }
     }
     let dashboard = matches!(cli.command, None | Some(Command::Demo)) && !cli.headless;
+    if cli.run.apply.is_some() && (!cli.headless || cli.command.is_some()) {
+        return Err(UsageError(
+            "--apply works with --headless (use `pulldoctor fix` to apply fixes by hand)"
+                .to_string(),
+        )
+        .into());
+    }
+    if cli.run.apply.is_some() && cli.run.replay.is_some() {
+        return Err(
+            UsageError("a replay changes nothing: --apply needs live hosts".to_string()).into(),
+        );
+    }
     if dashboard {
         // The dashboard owns the terminal: diagnostics go to a file, never to the screen.
         tui::init_file_logging(&cli.run)?;
@@ -220,6 +232,73 @@ fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::
             report::exit::FINDINGS
         })
     })
+}
+
+/// `--headless --apply LEVEL`: plan every fix from fresh facts, apply those of an allowed risk
+/// one at a time with verification, and say on stderr what happens (stdout is the report).
+/// Returns the applied fixes and whether every one was verified.
+fn apply_unattended(
+    catalog: Catalog,
+    args: &RunArgs,
+    level: cli::ApplyLevel,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<(Vec<report::AppliedFix>, bool)> {
+    let session = FixSession::new(catalog, args)?;
+    let redactor = session.ctx.redactor.clone();
+    let all = level == cli::ApplyLevel::All;
+    let outcomes = runtime.block_on(async {
+        let (plans, errors) = session.plan(&[]).await;
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        let (allowed, held): (Vec<_>, Vec<_>) = plans
+            .into_iter()
+            .partition(|(_, p)| fix::risk_allowed(p.plan.risk, all));
+        for (_, p) in &held {
+            eprintln!(
+                "not applied ({} needs a person to confirm it): {} on {}",
+                fix::risk_word(p.plan.risk),
+                p.plan.id,
+                subject_of(p)
+            );
+        }
+        session
+            .apply(&allowed, |p, o| {
+                eprintln!(
+                    "{} on {}: {}",
+                    p.plan.id,
+                    subject_of(p),
+                    redactor.redact(&o.summary())
+                );
+            })
+            .await
+            .into_iter()
+            .zip(allowed.iter().map(|(_, p)| p.plan.clone()))
+            .collect::<Vec<_>>()
+    });
+    let all_verified = outcomes.iter().all(|(o, _)| o.verified);
+    let fixes = outcomes
+        .into_iter()
+        .map(|(o, plan)| report::AppliedFix {
+            id: plan.id,
+            title: redactor.redact(&plan.title).into_owned(),
+            hosts: plan.hosts,
+            risk: fix::risk_word(plan.risk).to_string(),
+            steps: o
+                .applied
+                .iter()
+                .map(|a| report::AppliedStep {
+                    host: a.host.clone(),
+                    step: redactor.redact(&a.step).into_owned(),
+                    outcome: a.outcome.clone(),
+                })
+                .collect(),
+            verified: o.verified,
+            rolled_back: o.rolled_back,
+            error: o.error.map(|e| redactor.redact(&e).into_owned()),
+        })
+        .collect();
+    Ok((fixes, all_verified))
 }
 
 /// Where a plan applies, in words.
@@ -676,6 +755,7 @@ pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<R
 }
 
 fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::Result<u8> {
+    let fix_catalog = args.apply.map(|_| catalog.clone());
     let setup = prepare(catalog, args, mode)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -687,7 +767,14 @@ fn execute(catalog: Catalog, args: &RunArgs, mode: &str, face: Face) -> anyhow::
         setup.limits,
     ));
     setup.write_bundle(args)?;
-    let report = setup.report(&state, args, mode);
+    let mut report = setup.report(&state, args, mode);
+    if let (Some(level), Some(catalog)) = (args.apply, fix_catalog) {
+        let (fixes, all_verified) = apply_unattended(catalog, args, level, &runtime)?;
+        report.fixes = fixes;
+        if !all_verified {
+            report.summary.exit_code = report.summary.exit_code.max(report::exit::FINDINGS);
+        }
+    }
     let rendered = match face {
         Face::Json => {
             serde_json::to_string_pretty(&report).context("cannot serialise the report")? + "\n"

@@ -106,6 +106,42 @@ pub struct Report {
     pub unclassified: Vec<Evidence>,
     /// Counts and the verdict.
     pub summary: Summary,
+    /// Fixes applied after the checks (`--headless --apply`), each with its verification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<AppliedFix>,
+}
+
+/// A fix applied by `--headless --apply`: what ran where and how its verification ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedFix {
+    /// The fix id.
+    pub id: String,
+    /// One line.
+    pub title: String,
+    /// The hosts it touched (empty: this machine).
+    pub hosts: Vec<String>,
+    /// `safe`, `disruptive` or `destructive`.
+    pub risk: String,
+    /// Each step and what it did (`changed`, `unchanged`, `manual`).
+    pub steps: Vec<AppliedStep>,
+    /// The re-run check found the fault gone.
+    pub verified: bool,
+    /// It failed and everything it changed was put back.
+    pub rolled_back: bool,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One step of an applied fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedStep {
+    /// Where (`local`: this machine).
+    pub host: String,
+    /// What, in words.
+    pub step: String,
+    /// How it ended.
+    pub outcome: String,
 }
 
 impl Report {
@@ -168,6 +204,7 @@ impl Report {
             },
             inputs: state.inputs.values().cloned().collect(),
             checks,
+            fixes: Vec::new(),
             summary: Summary {
                 findings: findings.len() as u64,
                 by_severity,

@@ -110,6 +110,10 @@ pub fn run(
     let setup = prepare()?;
     app.source = describe_source(&setup, args);
     app.read_only = args.read_only;
+    if args.replay.is_some() {
+        app.fixes_unavailable =
+            Some("this dashboard replays a bundle; fixes need live hosts".into());
+    }
     app.fix_commands = setup
         .classifier
         .catalog()
@@ -160,6 +164,10 @@ async fn event_loop(
         setup.limits,
         tx.clone(),
     ));
+    let (fix_tx, mut fix_rx) = mpsc::channel::<FixDone>(4);
+    // built on the first `f`: its SSH sessions are the fixes' own
+    let mut fix_session: Option<Arc<crate::FixSession>> = None;
+    let mut plans: Arc<Vec<Planned>> = Arc::new(Vec::new());
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -194,6 +202,18 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e).context("cannot read the terminal"),
                 None => vec![Effect::Quit],
             },
+            Some(done) = fix_rx.recv() => match done {
+                FixDone::Planned(result) => {
+                    let shown = result.map(|(text, made)| {
+                        let n = made.len();
+                        plans = Arc::new(made);
+                        (text, n)
+                    });
+                    app.fixes_planned(shown);
+                    Vec::new()
+                }
+                FixDone::Applied(lines) => app.fixes_applied(lines),
+            },
             _ = tick.tick(), if animating => {
                 app.tick(chrono::Utc::now());
                 Vec::new()
@@ -209,10 +229,99 @@ async fn event_loop(
                 }
                 Effect::WriteJson => app.status = Some(write_json(&app, setup, args)),
                 Effect::ExportRunbook => app.status = Some(export(&app, setup, args)),
+                Effect::PlanFixes(selectors) => {
+                    plans = Arc::new(Vec::new());
+                    match fix_session_for(&mut fix_session, setup, args) {
+                        Ok(session) => spawn_plan(session, selectors, fix_tx.clone()),
+                        Err(e) => app.fixes_planned(Err(e)),
+                    }
+                }
+                Effect::ApplyFixes => {
+                    if let Some(session) = fix_session.clone() {
+                        spawn_apply(session, plans.clone(), fix_tx.clone());
+                    }
+                }
             }
             app.dirty = true;
         }
     }
+}
+
+/// A fix session's answer to the loop.
+enum FixDone {
+    /// The plans for the modal: rendered (redacted) and kept for `y`.
+    Planned(Result<(String, Vec<Planned>), String>),
+    /// One line per applied plan.
+    Applied(Vec<String>),
+}
+
+/// A plan and the fixer that made it.
+type Planned = (Arc<dyn crate::fix::Fixer>, crate::fix::Planned);
+
+/// The fix session, made once.
+fn fix_session_for(
+    slot: &mut Option<Arc<crate::FixSession>>,
+    setup: &RunSetup,
+    args: &RunArgs,
+) -> Result<Arc<crate::FixSession>, String> {
+    if let Some(s) = slot {
+        return Ok(s.clone());
+    }
+    let session = crate::FixSession::new(setup.classifier.catalog().clone(), args)
+        .map(Arc::new)
+        .map_err(|e| setup.redactor.redact(&e.to_string()).into_owned())?;
+    *slot = Some(session.clone());
+    Ok(session)
+}
+
+/// Plan in the background: the finding's own plans when some answer its id, else the plans of
+/// the hosts it names.
+fn spawn_plan(session: Arc<crate::FixSession>, selectors: Vec<String>, tx: mpsc::Sender<FixDone>) {
+    tokio::spawn(async move {
+        let (all, errors) = session.plan(&[]).await;
+        let (by_id, rest): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|(_, p)| selectors.first().is_some_and(|id| p.selected_by(id)));
+        let made: Vec<Planned> = if by_id.is_empty() {
+            rest.into_iter()
+                .filter(|(_, p)| selectors.iter().skip(1).any(|s| p.selected_by(s)))
+                .collect()
+        } else {
+            by_id
+        };
+        let mut text: String = made
+            .iter()
+            .map(|(_, p)| crate::fix::render_plan(p))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for e in &errors {
+            text.push_str(&format!("\n{e}"));
+        }
+        let text = session.ctx.redactor.redact(&text).into_owned();
+        let _ = tx.send(FixDone::Planned(Ok((text, made)))).await;
+    });
+}
+
+/// Apply in the background, one plan at a time, and report one line per plan.
+fn spawn_apply(
+    session: Arc<crate::FixSession>,
+    plans: Arc<Vec<Planned>>,
+    tx: mpsc::Sender<FixDone>,
+) {
+    tokio::spawn(async move {
+        let mut lines = Vec::new();
+        session
+            .apply(&plans, |p, o| {
+                lines.push(format!(
+                    "{} on {}: {}",
+                    p.plan.id,
+                    p.plan.hosts.join(", "),
+                    session.ctx.redactor.redact(&o.summary())
+                ));
+            })
+            .await;
+        let _ = tx.send(FixDone::Applied(lines)).await;
+    });
 }
 
 /// Run some checks again through the engine, forwarding only their check events: the run as a

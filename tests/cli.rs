@@ -220,6 +220,24 @@ fn usage() {
         )),
         2
     );
+    // --apply is for an unattended headless run on live hosts only
+    for (args, says) in [
+        (&["--apply", "safe", "--log", "-"][..], "--apply works with --headless"),
+        (
+            &["--headless", "--apply", "all", "--replay", "x.json"][..],
+            "a replay changes nothing",
+        ),
+        (
+            &["--headless", "--apply", "safe", "--read-only", "--log", "-"][..],
+            "cannot be used with",
+        ),
+        (&["fix", "--apply", "safe"][..], "--apply works with --headless"),
+    ] {
+        let out = run(args, b"", &[]);
+        assert_eq!(code(&out), 2, "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     let help = run(&["--help"], b"", &[]);
     assert_eq!(code(&help), 0);
     let text = String::from_utf8_lossy(&help.stdout);

@@ -329,7 +329,8 @@ fn detail_view() {
     }
 }
 
-/// The fix plan modal: steps, hosts, risk, and `y` disabled with the reason.
+/// The fix plan modal: `f` asks the fix engine for plans; they are shown as `pulldoctor fix`
+/// shows them and `y` applies them; `--read-only` refuses.
 #[test]
 fn fix_modal_view() {
     let mut app = complete(Theme { color: true });
@@ -341,24 +342,72 @@ fn fix_modal_view() {
     {
         app.update(Action::Down);
     }
-    app.update(Action::FixPlan);
+    let effects = app.update(Action::FixPlan);
+    let Some(f) = app.selected_finding() else {
+        panic!("no finding selected")
+    };
+    assert_eq!(
+        effects,
+        vec![Effect::PlanFixes(vec![
+            f.id.0.clone(),
+            "bastion".into(),
+            "k8s-n1".into(),
+            "k8s-n2".into()
+        ])],
+        "f plans from fresh facts: the finding's id first, then its hosts"
+    );
+    let text = screen(draw(&app, 80, 24).backend().buffer());
+    assert!(text.contains("reading the hosts"), "{text}");
+    assert!(text.contains("disabled"), "{text}");
+    let plan = pulldoctor::fix::Planned {
+        plan: pulldoctor::model::FixPlan {
+            id: "dnat-realm-port".into(),
+            title: "Forward :80 on bastion to linux-host".into(),
+            hosts: vec!["bastion".into()],
+            risk: pulldoctor::model::FixRisk::Disruptive,
+            restarts_service: false,
+            verify: "path.hops for :80".into(),
+            steps: vec![pulldoctor::model::FixStep::RunRemoteCommand {
+                host: "bastion".into(),
+                command: "iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:80".into(),
+                sudo: true,
+                check: Some("iptables -t nat -C PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:80".into()),
+                undo: Some("iptables -t nat -D PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:80".into()),
+            }],
+        },
+        why: vec!["bastion has no DNAT rule for :80".into()],
+        findings: Vec::new(),
+    };
+    app.fixes_planned(Ok((pulldoctor::fix::render_plan(&plan), 1)));
     for (w, h) in SIZES {
         let term = draw(&app, w, h);
         insta::assert_snapshot!(format!("fix_modal_{w}x{h}"), term.backend());
         let text = screen(term.backend().buffer());
-        assert!(text.contains("hosts: k8s-n1, k8s-n2"), "{text}");
-        assert!(text.contains("disabled"), "{text}");
+        assert!(text.contains("hosts: bastion"), "{text}");
+        assert!(text.contains("y apply the plans above"), "{text}");
     }
-    assert_eq!(
-        app.update(Action::ApplyFix),
-        Vec::new(),
-        "y applies nothing yet"
+    assert_eq!(app.update(Action::ApplyFix), vec![Effect::ApplyFixes]);
+    let reruns = app.fixes_applied(vec![
+        "dnat-realm-port on bastion: fixed and verified".into(),
+    ]);
+    assert!(
+        matches!(reruns.as_slice(), [Effect::Rerun(keys)] if !keys.is_empty()),
+        "after applying, the checks run again: {reruns:?}"
     );
+    let text = screen(draw(&app, 160, 48).backend().buffer());
+    assert!(text.contains("fixed and verified"), "{text}");
+
+    // --read-only: the plan is shown, `y` refuses
+    app.read_only = true;
+    app.fixes_planned(Ok((pulldoctor::fix::render_plan(&plan), 1)));
+    assert_eq!(app.update(Action::ApplyFix), Vec::new());
     assert!(
         app.status
             .as_deref()
             .unwrap_or_default()
-            .contains("not applied")
+            .contains("--read-only"),
+        "{:?}",
+        app.status
     );
 }
 

@@ -455,3 +455,108 @@ pub fn plan_from_verdict(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn the_table_follows_the_version_and_the_file_layout() {
+        assert_eq!(registry_table(1, 1)[1], ctd::SHORT_CRI);
+        assert_eq!(registry_table(1, 2)[1], ctd::GRPC_CRI);
+        // 2.x migrates a version-2 file's CRI table into the images plugin
+        assert_eq!(registry_table(2, 2)[1], ctd::GRPC_CRI);
+        assert_eq!(registry_table(2, 3)[1], ctd::CRI_IMAGES);
+    }
+
+    #[test]
+    fn a_key_in_the_wrong_table_moves_and_comments_stay() {
+        let old = "version = 2\n\n# keep this comment\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"pause:3.9\"\n\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"/etc/containerd/certs.d\" # 2.x spelling\n";
+        let edit = ConfigEdit {
+            table: keys(&["plugins", ctd::GRPC_CRI, "registry"]),
+            value: "/etc/containerd/certs.d".into(),
+            remove_from: vec![
+                keys(&["plugins", ctd::CRI_IMAGES, "registry"]),
+                keys(&["plugins", ctd::SHORT_CRI, "registry"]),
+            ],
+            file_version: 2,
+            why: String::new(),
+        };
+        let out = edit
+            .apply("/etc/containerd/config.toml", Some(old))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.text.contains("# keep this comment"), "{}", out.text);
+        assert!(
+            out.text.contains("sandbox_image = \"pause:3.9\""),
+            "{}",
+            out.text
+        );
+        let cfg = ctd::parse_config("config.toml", &out.text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cfg.grpc_cri
+                .and_then(|s| s.config_path)
+                .map(|c| c.value)
+                .as_deref(),
+            Some("/etc/containerd/certs.d")
+        );
+        assert!(
+            cfg.cri_images.and_then(|s| s.config_path).is_none(),
+            "{}",
+            out.text
+        );
+        assert!(
+            out.diff
+                .contains("+[plugins.\"io.containerd.grpc.v1.cri\".registry]"),
+            "{}",
+            out.diff
+        );
+        assert_eq!(
+            out.before,
+            Some(crate::fix::apply::sha256_hex(old.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn no_file_gets_a_minimal_one_in_this_versions_layout() {
+        let edit = ConfigEdit {
+            table: registry_table(2, 3),
+            value: DEFAULT_CERTS_D.into(),
+            remove_from: Vec::new(),
+            file_version: 3,
+            why: String::new(),
+        };
+        let out = edit
+            .apply("/etc/containerd/config.toml", None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.before, None);
+        let cfg = ctd::parse_config("config.toml", &out.text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.file_version(), 3);
+        assert_eq!(
+            cfg.cri_images
+                .and_then(|s| s.config_path)
+                .map(|c| c.value)
+                .as_deref(),
+            Some(DEFAULT_CERTS_D)
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_not_edited() {
+        let edit = ConfigEdit {
+            table: registry_table(1, 2),
+            value: DEFAULT_CERTS_D.into(),
+            remove_from: Vec::new(),
+            file_version: 2,
+            why: String::new(),
+        };
+        let err = edit
+            .apply("/etc/containerd/config.toml", Some("[plugins\n"))
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("not valid TOML"), "{err}");
+    }
+}

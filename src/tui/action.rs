@@ -60,6 +60,10 @@ pub enum Effect {
     WriteJson,
     /// Write the runbook export.
     ExportRunbook,
+    /// Plan the fixes of a finding from fresh facts (its id, then the hosts it names).
+    PlanFixes(Vec<String>),
+    /// Apply the plans last made.
+    ApplyFixes,
     /// Leave the dashboard.
     Quit,
 }

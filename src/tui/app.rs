@@ -61,6 +61,28 @@ pub struct LogLine {
 /// Rows a page moves.
 pub const PAGE: usize = 10;
 
+/// The fix engine's side of the fix modal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixPanel {
+    /// Not asked yet.
+    Idle,
+    /// Reading the hosts to plan.
+    Planning,
+    /// The plans, as `pulldoctor fix` shows them; how many.
+    Ready {
+        /// The rendered plans (redacted).
+        text: String,
+        /// How many.
+        plans: usize,
+    },
+    /// Planning failed.
+    Failed(String),
+    /// `y` was pressed: applying.
+    Applying,
+    /// Applied: one line per plan.
+    Done(Vec<String>),
+}
+
 /// The dashboard state.
 #[derive(Debug)]
 pub struct App {
@@ -98,6 +120,10 @@ pub struct App {
     pub read_only: bool,
     /// Commands of each fix, by fix id, from the signature catalog.
     pub fix_commands: BTreeMap<String, Vec<String>>,
+    /// Why this run cannot apply fixes (a replay; no inventory), or `None` when it can.
+    pub fixes_unavailable: Option<String>,
+    /// What the fix engine says about the finding in the fix modal.
+    pub fix_panel: FixPanel,
     /// Spinner frame.
     pub frame: usize,
     /// Something changed since the last draw.
@@ -131,6 +157,8 @@ impl App {
             status: None,
             read_only: false,
             fix_commands: BTreeMap::new(),
+            fixes_unavailable: None,
+            fix_panel: FixPanel::Idle,
             frame: 0,
             dirty: true,
             launched: BTreeSet::new(),
@@ -259,14 +287,28 @@ impl App {
                 self.check_sel = 0;
             }
             Action::FixPlan => {
-                if self.selected_finding().is_some() {
-                    self.modal = Some(Modal::FixPlan);
-                } else {
+                let Some(f) = self.selected_finding() else {
                     self.status =
                         Some("no finding selected: a fix plan belongs to a finding".into());
+                    return Vec::new();
+                };
+                // the finding's own id first, then the hosts it names
+                let mut selectors = vec![f.id.0.clone(), f.target.name.clone()];
+                selectors.extend(f.subject.nodes.iter().cloned());
+                self.modal = Some(Modal::FixPlan);
+                if self.fixes_unavailable.is_none() && self.fix_panel != FixPanel::Applying {
+                    self.fix_panel = FixPanel::Planning;
+                    return vec![Effect::PlanFixes(selectors)];
                 }
             }
-            Action::ApplyFix => self.status = Some(self.apply_refusal().to_string()),
+            Action::ApplyFix => {
+                if let Some(why) = self.apply_refusal() {
+                    self.status = Some(why);
+                } else {
+                    self.fix_panel = FixPanel::Applying;
+                    return vec![Effect::ApplyFixes];
+                }
+            }
             Action::Rerun => {
                 return match self.selected_check() {
                     Some(key) => self.request_reruns(vec![key]),
@@ -287,14 +329,39 @@ impl App {
         Vec::new()
     }
 
-    /// Why `y` does nothing yet.
+    /// Why `y` would not apply anything now (`None`: it applies the plans shown).
     #[must_use]
-    pub fn apply_refusal(&self) -> &'static str {
+    pub fn apply_refusal(&self) -> Option<String> {
         if self.read_only {
-            "not applied: --read-only refuses every fix"
-        } else {
-            "not applied: applying fixes arrives with the fix engine; run the steps shown by hand"
+            return Some("not applied: --read-only refuses every fix".into());
         }
+        if let Some(why) = &self.fixes_unavailable {
+            return Some(format!("not applied: {why}"));
+        }
+        match &self.fix_panel {
+            FixPanel::Ready { plans, .. } if *plans > 0 => None,
+            FixPanel::Planning => Some("not yet: the hosts are still being read".into()),
+            FixPanel::Applying => Some("already applying".into()),
+            _ => Some("nothing to apply: pulldoctor has no plan for this finding".into()),
+        }
+    }
+
+    /// The plans for the finding in the fix modal arrived (rendered and redacted), or planning
+    /// failed.
+    pub fn fixes_planned(&mut self, planned: Result<(String, usize), String>) {
+        self.fix_panel = match planned {
+            Ok((text, plans)) => FixPanel::Ready { text, plans },
+            Err(e) => FixPanel::Failed(e),
+        };
+        self.dirty = true;
+    }
+
+    /// The applied plans' outcomes, one line each; every check runs again to show the result.
+    pub fn fixes_applied(&mut self, lines: Vec<String>) -> Vec<Effect> {
+        self.fix_panel = FixPanel::Done(lines);
+        self.dirty = true;
+        let keys = self.state.checks.keys().cloned().collect();
+        self.request_reruns(keys)
     }
 
     /// Start what can start now; queue (once) what is still running.

@@ -165,7 +165,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ApplyFix,
         contexts: &[Context::FixModal],
         hint: "apply",
-        help: "in the fix plan: apply it (not yet: comes with the fix engine)",
+        help: "in the fix plan: apply the plans shown, verify, roll back on failure",
     },
     Binding {
         keys: &[ch('/')],

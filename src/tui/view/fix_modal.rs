@@ -1,8 +1,8 @@
-//! The fix plan of the selected finding: for each fix, its steps (the catalog's commands, or the
-//! finding's next steps), the hosts it touches and its risk; `y` is shown disabled with the
-//! reason, because applying arrives with the fix engine.
+//! The fix plan of the selected finding: the plans the fix engine made from the hosts as they
+//! are now (exact files, diffs and commands, risk, verification), applied with `y`; while it
+//! plans, or when it has no plan, the catalog's steps for a person to run.
 
-use super::super::app::App;
+use super::super::app::{App, FixPanel};
 use super::{FrameData, centered, pane_block};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -29,19 +29,49 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData)
         Span::styled("hosts: ", t.heading()),
         Span::raw(hosts),
     ]));
-    lines.push(Line::from(vec![
-        Span::styled("risk: ", t.heading()),
-        Span::raw("not assessed yet — every step below is for a person to run; pulldoctor changes nothing"),
-    ]));
     lines.push(Line::default());
-    if f.fixes.is_empty() {
+    let engine_plans = match &app.fix_panel {
+        FixPanel::Ready { text, plans } if *plans > 0 => Some(text.as_str()),
+        _ => None,
+    };
+    match (&app.fixes_unavailable, &app.fix_panel) {
+        (Some(why), _) => note(&mut lines, app, format!("pulldoctor applies nothing here: {why}")),
+        (None, FixPanel::Planning | FixPanel::Idle) => {
+            note(&mut lines, app, "reading the hosts to plan the fix…".into());
+        }
+        (None, FixPanel::Failed(e)) => note(&mut lines, app, format!("cannot plan: {e}")),
+        (None, FixPanel::Ready { plans: 0, .. }) => note(
+            &mut lines,
+            app,
+            "pulldoctor has no fix it can apply for this finding (or it is already right); the steps for a person:".into(),
+        ),
+        (None, FixPanel::Applying) => note(
+            &mut lines,
+            app,
+            "applying, one host at a time, each verified…".into(),
+        ),
+        (None, FixPanel::Done(outcomes)) => {
+            lines.push(Line::from(Span::styled("applied:", t.heading())));
+            for o in outcomes {
+                lines.push(Line::from(format!("  {o}")));
+            }
+            lines.push(Line::default());
+        }
+        (None, FixPanel::Ready { .. }) => {}
+    }
+    if let Some(text) = engine_plans {
+        for l in text.lines() {
+            lines.push(Line::from(l.to_string()));
+        }
+        lines.push(Line::default());
+    } else if f.fixes.is_empty() {
         lines.push(Line::from(Span::styled(
             "No fix is known; the next steps:",
             t.heading(),
         )));
         steps(&mut lines, &f.next_steps);
     }
-    for fix in &f.fixes {
+    for fix in f.fixes.iter().filter(|_| engine_plans.is_none()) {
         lines.push(Line::from(vec![
             Span::styled(format!("{} ", fix.title), t.heading()),
             Span::styled(format!("({})", fix.id), t.dim()),
@@ -52,10 +82,18 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, data: &FrameData)
         }
         lines.push(Line::default());
     }
-    lines.push(Line::from(vec![
-        Span::styled("y apply: ", t.dim()),
-        Span::styled(format!("disabled — {}", app.apply_refusal()), t.dim()),
-    ]));
+    match app.apply_refusal() {
+        None => lines.push(Line::from(vec![
+            Span::styled("y", t.key()),
+            Span::raw(
+                " apply the plans above (backups kept; rolled back if the re-run check fails)",
+            ),
+        ])),
+        Some(why) => lines.push(Line::from(vec![
+            Span::styled("y apply: ", t.dim()),
+            Span::styled(format!("disabled — {why}"), t.dim()),
+        ])),
+    }
     lines.push(Line::from(vec![
         Span::styled("Esc", t.key()),
         Span::raw(" close  "),
@@ -82,4 +120,9 @@ fn steps(lines: &mut Vec<Line<'static>>, steps: &[String]) {
     for (i, s) in steps.iter().enumerate() {
         lines.push(Line::from(format!("  {}. {s}", i + 1)));
     }
+}
+
+fn note(lines: &mut Vec<Line<'static>>, app: &App, text: String) {
+    lines.push(Line::from(Span::styled(text, app.theme.dim())));
+    lines.push(Line::default());
 }
