@@ -21,6 +21,8 @@ fn applied_to<'a>(f: &Finding, audit: &'a [AuditRecord]) -> Vec<&'a AuditRecord>
         .iter()
         .filter(|r| f.fixes.iter().any(|x| x.id == r.fix))
         .filter(|r| r.host == f.target.name || f.subject.nodes.contains(&r.host))
+        // an intent line is followed by the step's outcome; only a killed apply leaves it alone
+        .filter(|r| r.outcome != "started")
         .collect()
 }
 
