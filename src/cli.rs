@@ -19,6 +19,9 @@ Examples:
   pulldoctor init && $EDITOR pulldoctor.toml && pulldoctor --headless
   pulldoctor runbook --replay incident.bundle.json -o RUNBOOK.md
   pulldoctor fix --dry-run                         show what would be fixed, change nothing
+  pulldoctor fix k8s-n1                            plan one host's fixes, confirm, apply, verify
+  pulldoctor fix --restore                         put back what an interrupted apply left
+  pulldoctor --headless --apply safe > report.json apply configuration-only fixes unattended
 
 Exit codes:
   0  nothing at or above --fail-on      2  usage or configuration error

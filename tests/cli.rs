@@ -222,7 +222,10 @@ fn usage() {
     );
     // --apply is for an unattended headless run on live hosts only
     for (args, says) in [
-        (&["--apply", "safe", "--log", "-"][..], "--apply works with --headless"),
+        (
+            &["--apply", "safe", "--log", "-"][..],
+            "--apply works with --headless",
+        ),
         (
             &["--headless", "--apply", "all", "--replay", "x.json"][..],
             "a replay changes nothing",
@@ -231,7 +234,10 @@ fn usage() {
             &["--headless", "--apply", "safe", "--read-only", "--log", "-"][..],
             "cannot be used with",
         ),
-        (&["fix", "--apply", "safe"][..], "--apply works with --headless"),
+        (
+            &["fix", "--apply", "safe"][..],
+            "--apply works with --headless",
+        ),
     ] {
         let out = run(args, b"", &[]);
         assert_eq!(code(&out), 2, "{args:?}");
