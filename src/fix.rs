@@ -6,13 +6,14 @@
 //! * [`Fixer`] is one kind of fix bound to its subject (a node, a hop, a file); it plans from what
 //!   it reads now and verifies by re-running the check that found the fault.
 //! * [`fixers`] lists the fixers a run's inputs allow; [`node`] is the node side (`hosts.toml`,
-//!   `config_path`).
+//!   `config_path`), [`hops`] the forwarding hops (iptables rules, `ip_forward`).
 //! * [`apply`] runs steps (over SSH or locally) and undoes them; [`audit`] is the JSON-lines log;
 //!   [`recover`] finds what a killed apply left behind.
 
 pub mod apply;
 pub mod audit;
 pub mod diff;
+pub mod hops;
 pub mod node;
 pub mod recover;
 
@@ -97,6 +98,13 @@ pub fn fixers(inputs: &FixInputs) -> Vec<Arc<dyn Fixer>> {
                 host: host.clone(),
                 registry: registry.address.clone(),
             }));
+        }
+    }
+    if let Some(inv) = &inputs.inventory {
+        for route in &inv.routes {
+            if let Some(walk) = crate::route_check(inv, route) {
+                out.push(Arc::new(hops::HopForwarding::new(walk)));
+            }
         }
     }
     out
@@ -463,6 +471,17 @@ pub async fn apply_and_verify(
                     "failed",
                     Some(e.clone()),
                 );
+                if let FixStep::RestartService {
+                    host,
+                    service,
+                    command,
+                    ..
+                } = step
+                {
+                    outcome
+                        .applied
+                        .push(apply::Applied::failed_restart(host, service, command));
+                }
                 outcome.error = Some(e);
                 break;
             }
@@ -538,7 +557,11 @@ async fn roll_back(
         all_back &= undone.is_ok();
     }
     let mut restarted: Vec<(&str, &str)> = Vec::new();
-    for a in applied.iter().filter(|a| a.outcome == "changed") {
+    // a restart that failed is started again too: it may have stopped the service
+    for a in applied
+        .iter()
+        .filter(|a| a.outcome == "changed" || a.outcome == "failed")
+    {
         if let Some(cmd) = &a.restart
             && !restarted.contains(&(a.host.as_str(), cmd.as_str()))
         {

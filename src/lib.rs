@@ -1000,7 +1000,10 @@ fn plan_cluster(
 
 /// The hop walk of one inventory route: its nodes, hops (with the addresses each step dials)
 /// and ports with their roles (the registry's port; the token realm's, given or 80/443 beside it).
-fn route_check(inv: &Inventory, route: &inventory::Route) -> Option<check::remote::PathHops> {
+pub(crate) fn route_check(
+    inv: &Inventory,
+    route: &inventory::Route,
+) -> Option<check::remote::PathHops> {
     use check::hops::{HopSpec, PortRole, PortSpec, RouteSpec, Vantage};
     let (last, hops) = route.hops.split_last()?;
     let step = |name: &String| {

@@ -971,7 +971,9 @@ impl PortRole {
             PortRole::Other => "the service",
         }
     }
-    fn fix(self) -> FixRef {
+    /// The fix a break on this port calls for.
+    #[must_use]
+    pub fn fix(self) -> FixRef {
         let (id, title) = match self {
             PortRole::TokenRealm => FIX_FORWARD_REALM,
             PortRole::Registry | PortRole::Other => FIX_HOP_FORWARDING,
@@ -2815,7 +2817,9 @@ fn nft_step(b: &Break, fw: &FirewallPlace) -> Option<Vec<String>> {
     })
 }
 
-fn docker_managed(b: &Break) -> bool {
+/// Whether the hop is Docker-managed (accepts belong in DOCKER-USER, not FORWARD).
+#[must_use]
+pub fn docker_managed(b: &Break) -> bool {
     b.evidence.iter().any(|e| e.text.contains("DOCKER-USER"))
 }
 
@@ -2824,6 +2828,19 @@ fn is_forwarding_cause(c: &Cause) -> bool {
         c,
         Cause::ServiceDown { .. } | Cause::TargetUnreachable { .. } | Cause::NodeNoRoute { .. }
     )
+}
+
+/// The id of the finding a break gives (vantages that break the same way share it).
+#[must_use]
+pub fn finding_id(route: &str, role: PortRole, b: &Break) -> FindingId {
+    FindingId::derive(&[
+        CHECK_ID,
+        role.class().id(),
+        route,
+        &b.host,
+        &b.port.to_string(),
+        b.cause.id(),
+    ])
 }
 
 /// Findings for a route: one per port and first break (vantages that break the same way are
@@ -2919,15 +2936,7 @@ pub fn findings(verdict: &RouteVerdict) -> Vec<Finding> {
                     }
                 }
             }
-            let port_s = pv.port.to_string();
-            let id = FindingId::derive(&[
-                CHECK_ID,
-                class.id(),
-                &route.name,
-                &b.host,
-                &port_s,
-                b.cause.id(),
-            ]);
+            let id = finding_id(&route.name, pv.role, b);
             out.push(Finding {
                 id,
                 check: CheckId(CHECK_ID.to_string()),

@@ -365,6 +365,7 @@ impl Check for RegistryScheme {
 /// `path.hops` for one route: each hop's NAT rules and `ip_forward`, and TCP probes from every
 /// node to the first hop and from every hop to the next, for every port; the first hop where the
 /// chain breaks, and why.
+#[derive(Debug, Clone)]
 pub struct PathHops {
     /// The route, with the addresses each step dials.
     pub spec: super::hops::RouteSpec,
@@ -393,84 +394,112 @@ impl Check for PathHops {
     }
 
     fn run(&self, ctx: CheckContext) -> CheckFuture {
-        let spec = self.spec.clone();
-        let hosts = self.hosts.clone();
-        let timeout = self.probe_timeout;
+        let check = self.clone();
         Box::pin(async move {
-            // every read at once: one gather per hop (and the target), one probe per link and port
-            let mut reads: Vec<(Host, Read, String)> = Vec::new();
-            let gather = format!("sh -c {}", shell_quote(super::hops::HOP_GATHER_SCRIPT));
-            for step in spec.hops.iter().chain(std::iter::once(&spec.target)) {
-                if let Some(h) = hosts.get(&step.name) {
-                    reads.push((h.clone(), Read::Facts(step.name.clone()), gather.clone()));
-                }
+            match check.walk(&ctx).await {
+                Ok(walk) => probed_outcome(super::hops::findings(&walk.verdict), &ctx),
+                Err(reason) => CheckOutcome::without_findings(CheckStatus::Skipped { reason }),
             }
-            let steps: Vec<&super::hops::HopSpec> = spec
-                .hops
-                .iter()
-                .chain(std::iter::once(&spec.target))
-                .collect();
-            for port in &spec.ports {
-                if let Some(first) = steps.first() {
-                    for v in &spec.vantages {
-                        if let Some(h) = hosts.get(&v.name) {
-                            reads.push((
-                                h.clone(),
-                                Read::Probe(v.name.clone()),
-                                super::hops::probe_script(&first.address, port.port, timeout),
-                            ));
-                        }
-                    }
-                }
-                for pair in steps.windows(2) {
-                    if let Some(h) = hosts.get(&pair[0].name) {
+        })
+    }
+}
+
+/// What one hop walk read and concluded (the fixer plans from it, then walks again to verify).
+#[derive(Debug, Clone)]
+pub struct HopWalk {
+    /// The verdict per port and vantage.
+    pub verdict: super::hops::RouteVerdict,
+    /// What each host that answered said about itself, by name.
+    pub facts: std::collections::BTreeMap<String, super::hops::HopFacts>,
+}
+
+impl PathHops {
+    /// Read every hop and probe every link now, and walk the route.
+    ///
+    /// # Errors
+    /// No host of the route could be read (the reason, redacted).
+    pub async fn walk(&self, ctx: &CheckContext) -> Result<HopWalk, String> {
+        // every read at once: one gather per hop (and the target), one probe per link and port
+        let mut reads: Vec<(Host, Read, String)> = Vec::new();
+        let gather = format!("sh -c {}", shell_quote(super::hops::HOP_GATHER_SCRIPT));
+        for step in self
+            .spec
+            .hops
+            .iter()
+            .chain(std::iter::once(&self.spec.target))
+        {
+            if let Some(h) = self.hosts.get(&step.name) {
+                reads.push((h.clone(), Read::Facts(step.name.clone()), gather.clone()));
+            }
+        }
+        let steps: Vec<&super::hops::HopSpec> = self
+            .spec
+            .hops
+            .iter()
+            .chain(std::iter::once(&self.spec.target))
+            .collect();
+        for port in &self.spec.ports {
+            if let Some(first) = steps.first() {
+                for v in &self.spec.vantages {
+                    if let Some(h) = self.hosts.get(&v.name) {
                         reads.push((
                             h.clone(),
-                            Read::Probe(pair[0].name.clone()),
-                            super::hops::probe_script(&pair[1].address, port.port, timeout),
+                            Read::Probe(v.name.clone()),
+                            super::hops::probe_script(
+                                &first.address,
+                                port.port,
+                                self.probe_timeout,
+                            ),
                         ));
                     }
                 }
             }
-            let mut set = tokio::task::JoinSet::new();
-            for (host, what, command) in reads {
-                let probes = ctx.probes.clone();
-                set.spawn(async move {
-                    let out = probes.exec(&host.name, host.destination(), &command).await;
-                    (what, out)
-                });
-            }
-            let mut facts = std::collections::BTreeMap::new();
-            let mut probes = super::hops::ProbeSet::new();
-            let mut unreachable = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                let Ok((what, out)) = joined else { continue };
-                match (what, out) {
-                    (Read::Facts(name), Ok(o)) => {
-                        facts.insert(
-                            name,
-                            super::hops::parse_hop_gathered(&String::from_utf8_lossy(&o.stdout)),
-                        );
-                    }
-                    (Read::Probe(from), Ok(o)) => {
-                        probes.add_output(&from, &String::from_utf8_lossy(&o.stdout));
-                    }
-                    (_, Err(e)) => unreachable.push(e.to_string()),
+            for pair in steps.windows(2) {
+                if let Some(h) = self.hosts.get(&pair[0].name) {
+                    reads.push((
+                        h.clone(),
+                        Read::Probe(pair[0].name.clone()),
+                        super::hops::probe_script(&pair[1].address, port.port, self.probe_timeout),
+                    ));
                 }
             }
-            if facts.is_empty() && probes.records.is_empty() {
-                unreachable.sort();
-                unreachable.dedup();
-                return CheckOutcome::without_findings(CheckStatus::Skipped {
-                    reason: format!(
-                        "no host of route '{}' could be read: {}",
-                        spec.name,
-                        ctx.redactor.redact(&unreachable.join("; "))
-                    ),
-                });
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for (host, what, command) in reads {
+            let probes = ctx.probes.clone();
+            set.spawn(async move {
+                let out = probes.exec(&host.name, host.destination(), &command).await;
+                (what, out)
+            });
+        }
+        let mut facts = std::collections::BTreeMap::new();
+        let mut probes = super::hops::ProbeSet::new();
+        let mut unreachable = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((what, out)) = joined else { continue };
+            match (what, out) {
+                (Read::Facts(name), Ok(o)) => {
+                    facts.insert(
+                        name,
+                        super::hops::parse_hop_gathered(&String::from_utf8_lossy(&o.stdout)),
+                    );
+                }
+                (Read::Probe(from), Ok(o)) => {
+                    probes.add_output(&from, &String::from_utf8_lossy(&o.stdout));
+                }
+                (_, Err(e)) => unreachable.push(e.to_string()),
             }
-            let verdict = super::hops::evaluate_route(&spec, &facts, &probes);
-            probed_outcome(super::hops::findings(&verdict), &ctx)
-        })
+        }
+        if facts.is_empty() && probes.records.is_empty() {
+            unreachable.sort();
+            unreachable.dedup();
+            return Err(format!(
+                "no host of route '{}' could be read: {}",
+                self.spec.name,
+                ctx.redactor.redact(&unreachable.join("; "))
+            ));
+        }
+        let verdict = super::hops::evaluate_route(&self.spec, &facts, &probes);
+        Ok(HopWalk { verdict, facts })
     }
 }

@@ -45,6 +45,15 @@ pub struct Applied {
 }
 
 impl Applied {
+    /// A restart that failed: nothing to undo, but it may have stopped the service, so a
+    /// rollback starts it again once the files are back.
+    #[must_use]
+    pub fn failed_restart(host: &str, service: &str, command: &str) -> Self {
+        let mut a = Self::new(host, format!("restart {service}"), "failed");
+        a.restart = Some(command.to_string());
+        a
+    }
+
     fn new(host: &str, step: String, outcome: &str) -> Self {
         Self {
             host: host.to_string(),

@@ -213,7 +213,20 @@ impl ConfigEdit {
         }
         let t = table_mut(&mut doc, &self.table, true)
             .ok_or_else(|| format!("{path}: {} is not a table", self.table.join(".")))?;
-        t.insert("config_path", toml_edit::value(self.value.clone()));
+        match t
+            .get_mut("config_path")
+            .and_then(toml_edit::Item::as_value_mut)
+        {
+            // the key keeps its place, indentation and comments; only the value changes
+            Some(v) => {
+                let decor = v.decor().clone();
+                *v = toml_edit::Value::from(self.value.clone());
+                *v.decor_mut() = decor;
+            }
+            None => {
+                t.insert("config_path", toml_edit::value(self.value.clone()));
+            }
+        }
         let text = doc.to_string();
         Ok(EditedConfig {
             step_path: path.to_string(),

@@ -11,18 +11,26 @@ pub struct Lab {
     /// Its state directory (`PD_LAB_DIR`).
     pub state: PathBuf,
     prefix: String,
+    /// `PD_LAB_NODES` for `up` and every later command (1: the default single node).
+    nodes: u8,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Lab {
     /// Bring up a fresh lab with this namespace prefix and deploy password, or say why not.
     pub fn up(prefix: &str, password: &str) -> Result<Lab, String> {
+        Self::up_nodes(prefix, password, 1)
+    }
+
+    /// [`Lab::up`] with `nodes` nodes (2 adds k8snode2, on its own link to bastion).
+    pub fn up_nodes(prefix: &str, password: &str, nodes: u8) -> Result<Lab, String> {
         let script = available()?;
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
         let lab = Lab {
             script,
             state: tmp.path().join("state"),
             prefix: prefix.to_string(),
+            nodes,
             _tmp: Some(tmp),
         };
         lab.ok(&["up", "--password", password]);
@@ -36,6 +44,7 @@ impl Lab {
             script: available()?,
             state,
             prefix: prefix.to_string(),
+            nodes: 1,
             _tmp: None,
         };
         let _ = lab.cmd(&["down"]);
@@ -50,6 +59,7 @@ impl Lab {
             .args(args)
             .env("PD_LAB_DIR", &self.state)
             .env("PD_LAB_PREFIX", &self.prefix)
+            .env("PD_LAB_NODES", self.nodes.to_string())
             .output()
             .expect("run lab.sh")
     }
@@ -64,6 +74,22 @@ impl Lab {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The lab script's path.
+    #[allow(dead_code)] // not every test binary spawns it itself
+    pub fn script(&self) -> &std::path::Path {
+        &self.script
+    }
+
+    /// The environment `lab.sh` runs with for this lab.
+    #[allow(dead_code)]
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PD_LAB_DIR", self.state.display().to_string()),
+            ("PD_LAB_PREFIX", self.prefix.clone()),
+            ("PD_LAB_NODES", self.nodes.to_string()),
+        ]
     }
 
     /// Run a shell script inside a lab host.

@@ -13,10 +13,24 @@ PY=/usr/bin/python3
 
 PREFIX=${PD_LAB_PREFIX:-pd-}
 STATE=${PD_LAB_DIR:-/tmp/pd-lab}
-HOSTS=(k8snode bastion linuxhost gitlabvm)
+# how many nodes `up` builds: 1 (k8snode) or 2 (also k8snode2, on its own link to bastion);
+# opt-in, so every other user of the lab keeps the single node
+NODE_COUNT=${PD_LAB_NODES:-${LAB_NODES:-1}}
+# the node that node faults, pulls and CRI calls act on (`--node NAME`)
+NODE=${PD_LAB_NODE:-k8snode}
+set_hosts() {
+  case "$NODE_COUNT" in
+    1) NODES=(k8snode) ;;
+    2) NODES=(k8snode k8snode2) ;;
+    *) die "PD_LAB_NODES must be 1 or 2 (got $NODE_COUNT)" ;;
+  esac
+  HOSTS=("${NODES[@]}" bastion linuxhost gitlabvm)
+}
 
 # addresses
 NODE_IP=10.88.1.2
+NODE2_IP=10.88.4.2          # k8snode2, on its own link to bastion (10.88.4.1); dials 10.88.1.1 too
+BASTION_IP4=10.88.4.1
 BASTION_IP=10.88.1.1        # the address the node uses for everything (registry :5050, auth :80)
 BASTION_IP2=10.88.2.1
 HOST_IP=10.88.2.2
@@ -36,7 +50,9 @@ need_root() { [ "$(id -u)" = 0 ] || die "run as root"; }
 
 usage() {
   cat <<'EOF'
-usage: lab.sh [--dir STATE_DIR] COMMAND [ARGS]
+usage: lab.sh [--dir STATE_DIR] [--node NODE] COMMAND [ARGS]
+  (--node k8snode2, or PD_LAB_NODE: node faults, pull, rmi, images, cri-status, journal and
+   restart-containerd act on that node; PD_LAB_NODES=2 makes `up` build k8snode2)
   install                       apt-get install what the lab needs (quick when already installed)
   up [--realm URL] [--password P]   build the healthy lab (state dir default /tmp/pd-lab)
   down                          tear everything down (idempotent; works after a half-failed up)
@@ -49,6 +65,9 @@ usage: lab.sh [--dir STATE_DIR] COMMAND [ARGS]
                                 REF may be short: backend, frontend, backend:v9, api ...
   rmi REF | images | cri-status   more CRI calls on the node's containerd
   journal [--last|--startup|--all]  the node containerd's log (--last: lines of the last pull)
+  restart-containerd            stop the node's containerd (its pid file only) and start it again;
+                                exit 0 once CRI answers (the node's $STATE/NODE/restart-containerd
+                                script, the inventory's containerd_restart, runs this)
   exec NS CMD...                run CMD in a lab host: k8snode | bastion | linuxhost | gitlabvm
   ssh HOST [CMD...]             ssh as root from gitlabvm (ProxyJump via linuxhost, bastion)
 
@@ -75,13 +94,18 @@ load_env() {
   [ -f "$STATE/lab.env" ] || die "no lab in $STATE (run: lab.sh up)"
   # shellcheck disable=SC1091
   . "$STATE/lab.env"
+  NODE_COUNT=${PD_LAB_NODES:-1}
+  set_hosts
+  node_known "$NODE" || die "no node $NODE in this lab (nodes: ${NODES[*]})"
 }
+
+node_known() { local n; for n in "${NODES[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
 
 ns() { printf '%s%s' "$PREFIX" "$1"; }
 
 host_name() { # accept k8snode or pd-k8snode
   local h=${1#"$PREFIX"}
-  case "$h" in k8snode|bastion|linuxhost|gitlabvm) printf '%s' "$h" ;; *) die "unknown host: $1" ;; esac
+  case "$h" in k8snode|k8snode2|bastion|linuxhost|gitlabvm) printf '%s' "$h" ;; *) die "unknown host: $1" ;; esac
 }
 
 nsx() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
@@ -216,6 +240,13 @@ setup_hop_rules() {
     ipt "$h" filter -A "$(rule_fwd "$h" "$p")"
     ipt "$h" nat -A "$(rule_masq "$h" "$p")"
   done
+  # k8snode2 comes in on its own link and dials the same 10.88.1.1
+  if [ "$h" = bastion ] && node_known k8snode2; then
+    for p in "${PORTS[@]}"; do
+      ipt "$h" nat -A "PREROUTING -i pd-k8snode2 -d $BASTION_IP -p tcp -m tcp --dport $p -j DNAT --to-destination $HOST_IP:$p"
+      ipt "$h" filter -A "FORWARD -i pd-k8snode2 -o pd-linuxhost -d $HOST_IP -p tcp -m tcp --dport $p -j ACCEPT"
+    done
+  fi
 }
 
 ipt_faults_re='^(forward-removed|dnat-removed|masquerade-removed|reject-host-unreachable)$'
@@ -265,6 +296,14 @@ net_up() {
   nsx bastion ip link set pd-k8snode up;  nsx bastion ip link set pd-linuxhost up
   nsx linuxhost ip link set pd-bastion up; nsx linuxhost ip link set pd-gitlabvm up
   nsx gitlabvm ip link set pd-linuxhost up
+  if node_known k8snode2; then
+    ip link add pd-bastion netns "$(ns k8snode2)" type veth peer name pd-k8snode2 netns "$(ns bastion)"
+    nsx k8snode2 ip addr add "$NODE2_IP/24" dev pd-bastion
+    nsx bastion  ip addr add "$BASTION_IP4/24" dev pd-k8snode2
+    nsx k8snode2 ip link set pd-bastion up
+    nsx bastion  ip link set pd-k8snode2 up
+    nsx k8snode2 ip route add default via "$BASTION_IP4"
+  fi
   nsx k8snode  ip route add default via "$BASTION_IP"
   nsx gitlabvm ip route add default via "$HOST_IP2"
   # the hops know only their own links; the rest of 10.88/16 is answered with ICMP
@@ -280,7 +319,7 @@ net_up() {
 
 host_addrs() {
   case "$1" in
-    k8snode) echo "$NODE_IP" ;; bastion) echo "$BASTION_IP $BASTION_IP2" ;;
+    k8snode) echo "$NODE_IP" ;; k8snode2) echo "$NODE2_IP" ;; bastion) echo "$BASTION_IP $BASTION_IP2" ;;
     linuxhost) echo "$HOST_IP $HOST_IP2" ;; gitlabvm) echo "$GITLAB_IP" ;;
   esac
 }
@@ -338,6 +377,9 @@ Host bastion
   ProxyJump linuxhost
 Host k8snode
   HostName $NODE_IP
+  ProxyJump bastion
+Host k8snode2
+  HostName $NODE2_IP
   ProxyJump bastion
 EOF
 }
@@ -437,7 +479,7 @@ push_images() {
 
 # ------------------------------------------------------------------------------------------ node
 
-HOSTS_TOML_DIR() { echo "$STATE/k8snode/etc-containerd/certs.d"; }
+HOSTS_TOML_DIR() { echo "$STATE/$NODE/etc-containerd/certs.d"; }
 
 write_hosts_toml() { # healthy | no-resolve | server-only ; into DIR (default certs.d/10.88.1.1:5050)
   local kind=$1 dir=${2:-"$(HOSTS_TOML_DIR)/$REGISTRY"}
@@ -463,7 +505,7 @@ EOF
 }
 
 write_node_config() { # healthy | shadowed | v2
-  local kind=$1 d="$STATE/k8snode" cp
+  local kind=$1 d="$STATE/$NODE" cp
   case "$kind" in
     healthy)  cp="/etc/containerd/certs.d" ;;
     shadowed) cp="/etc/containerd/certs.d:/etc/docker/certs.d" ;;
@@ -491,14 +533,78 @@ EOF
   mv "$d/config.toml.new" "$d/etc-containerd/config.toml"
 }
 
+# the pid file name of a node's containerd (k8snode's keeps the name it always had)
+ctd_proc() { if [ "$NODE" = k8snode ]; then echo containerd; else echo "containerd-$NODE"; fi; }
+
+cri_answers() { "$PY" "$LABTOOL" cri-status --socket "$STATE/$NODE/containerd.sock"; }
+
+# start the node's containerd with CONFIG (default its /etc/containerd/config.toml) and wait for
+# CRI; fails at once when the process dies (a config it refuses), after 20 s when CRI stays silent
 containerd_start() {
-  spawn containerd k8snode "$STATE/k8snode/containerd.log" containerd --config /etc/containerd/config.toml
-  wait_for 200 "containerd CRI" "$PY" "$LABTOOL" cri-status --socket "$STATE/k8snode/containerd.sock"
+  local config=${1:-/etc/containerd/config.toml} name pid i
+  name=$(ctd_proc)
+  spawn "$name" "$NODE" "$STATE/$NODE/containerd.log" containerd --config "$config"
+  pid=$(cat "$STATE/pids/$name.pid")
+  for i in $(seq 1 200); do
+    cri_answers >/dev/null 2>&1 && return 0
+    alive "$pid" || { tail -3 "$STATE/$NODE/containerd.log" >&2; die "containerd on $NODE exited (config $config)"; }
+    sleep 0.1
+  done
+  die "timed out waiting for containerd CRI on $NODE"
 }
-containerd_restart() { stop_proc containerd; containerd_start; }
+
+# stop the node's containerd: only the process its pid file names, and only while that process
+# is a containerd inside this node's network namespace (other labs and CI share the PID
+# namespace; a stale pid file must never make us kill a reused pid). Works from the root
+# namespace and from inside the node (where the restart script runs, over ssh).
+containerd_stop() {
+  local pidf; pidf="$STATE/pids/$(ctd_proc).pid"
+  [ -s "$pidf" ] || return 0
+  local pid hp i; pid=$(cat "$pidf"); hp=$(holder_pid "$NODE")
+  if [ -n "$hp" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = containerd ] &&
+     [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$(readlink "/proc/$hp/ns/net")" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
+    if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$pidf"
+}
+containerd_restart() { containerd_stop; containerd_start; }
+
+# `restart-containerd`: what the node's restart script runs. Two testing aids, each a file in
+# the node's state directory: `restart-delay` (seconds to wait between the stop and the start,
+# so a test can kill an apply mid-restart) and `break-next-restart` (one-shot: this restart
+# starts containerd on a copy of its config with a line it refuses, so it exits and the restart
+# fails, as a bad config would make it; the file is consumed, so the next restart is normal)
+cmd_restart_containerd() {
+  need_root; load_env
+  local d="$STATE/$NODE"
+  containerd_stop
+  if [ -s "$d/restart-delay" ]; then sleep "$(cat "$d/restart-delay")"; fi
+  if [ -e "$d/break-next-restart" ]; then
+    rm -f "$d/break-next-restart"
+    cp "$d/etc-containerd/config.toml" "$d/config.broken.toml"
+    printf '\n[this is not toml\n' >>"$d/config.broken.toml"
+    containerd_start "$d/config.broken.toml"
+    return 0
+  fi
+  containerd_start
+  log "containerd on $NODE restarted"
+}
+
+# the node's restart script: the inventory's containerd_restart, run over ssh inside the node
+write_restart_script() {
+  local f="$STATE/$NODE/restart-containerd"
+  cat >"$f" <<EOF
+#!/bin/sh
+# restart the lab node $NODE's containerd (not under systemd); exit 0 once CRI answers
+exec env PD_LAB_DIR='$STATE' PD_LAB_PREFIX='$PREFIX' PD_LAB_NODE='$NODE' bash '$SELF' restart-containerd
+EOF
+  chmod 755 "$f"
+}
 
 node_setup() {
-  local d="$STATE/k8snode"
+  local d="$STATE/$NODE"
   mkdir -p "$d/etc-containerd/certs.d" "$d/etc-docker/certs.d" "$d/containerd-root" "$d/containerd-state" "$d/containerd-opt"
   write_node_config healthy
   write_hosts_toml healthy
@@ -508,14 +614,45 @@ node_setup() {
   for m in /etc/containerd /etc/docker; do
     if [ ! -d "$m" ]; then mkdir -p "$m"; echo "$m" >>"$STATE/created-mountpoints"; fi
   done
-  start_holder k8snode "$d/etc-containerd" /etc/containerd "$d/etc-docker" /etc/docker
-  in_host k8snode test -f /etc/containerd/config.toml
+  start_holder "$NODE" "$d/etc-containerd" /etc/containerd "$d/etc-docker" /etc/docker
+  in_host "$NODE" test -f /etc/containerd/config.toml
+  write_restart_script
   containerd_start
   # a copy of the startup log (benign errors: aufs, btrfs, devmapper, zfs, cni)
   cp "$d/containerd.log" "$d/containerd-startup.log"
 }
 
 # ------------------------------------------------------------------------------------------ up / down
+
+# a pulldoctor inventory for the lab, used from gitlabvm (where an operator would be): every
+# node (with its log file and its restart script), the hops, GitLab, and the registry route
+write_inventory() {
+  local n f="$STATE/inventory-lab.toml" from=""
+  {
+    echo "# pulldoctor inventory for the lab in $STATE; run pulldoctor in gitlabvm:"
+    echo "#   $SELF --dir $STATE exec gitlabvm pulldoctor --config $f"
+    echo "[registry]"
+    echo "address = \"$REGISTRY\""
+    echo "[ssh]"
+    echo "config = \"$STATE/ssh/config\""
+    echo "known_hosts = [\"$STATE/ssh/known_hosts\"]"
+    echo "connect_timeout = 5"
+    for n in "${NODES[@]}"; do
+      echo
+      echo "[[host]]"
+      echo "name = \"$n\""
+      echo "roles = [\"node\"]"
+      echo "address = \"$(host_addrs "$n")\""
+      echo "log_files = [\"$STATE/$n/containerd.log\"]"
+      echo "containerd_restart = \"$STATE/$n/restart-containerd\""
+      from+="${from:+, }\"$n\""
+    done
+    printf '\n[[host]]\nname = "bastion"\nroles = ["hop"]\naddress = "%s"\n' "$BASTION_IP"
+    printf '\n[[host]]\nname = "linuxhost"\nroles = ["hop"]\naddress = "%s"\n' "$HOST_IP"
+    printf '\n[[host]]\nname = "gitlabvm"\nroles = ["gitlab"]\naddress = "%s"\n' "$GITLAB_IP"
+    printf '\n[[route]]\nname = "registry"\nfrom = [%s]\nhops = ["bastion", "linuxhost", "gitlabvm"]\nports = [5050, 80]\nrealm_port = 80\n' "$from"
+  } >"$f"
+}
 
 write_env() {
   cat >"$STATE/lab.env" <<EOF
@@ -543,11 +680,13 @@ PD_LAB_NODE_ETC_CONTAINERD=$STATE/k8snode/etc-containerd
 PD_LAB_SSH_CONFIG=$STATE/ssh/config
 PD_LAB_SSH_KEY=$STATE/ssh/id_ed25519
 PD_LAB_KNOWN_HOSTS=$STATE/ssh/known_hosts
+PD_LAB_NODES=$NODE_COUNT
+PD_LAB_INVENTORY=$STATE/inventory-lab.toml
 EOF
   chmod 600 "$STATE/lab.env"
 }
 
-leftovers() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${PREFIX}(k8snode|bastion|linuxhost|gitlabvm)$" || true; }
+leftovers() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${PREFIX}(k8snode|k8snode2|bastion|linuxhost|gitlabvm)$" || true; }
 
 cmd_up() {
   need_root; check_tools
@@ -574,9 +713,17 @@ cmd_up() {
   write_env
   for h in "${HOSTS[@]}"; do mkdir -p "$STATE/$h"; done
   net_up;                                                      fail_point net
-  for h in bastion linuxhost gitlabvm; do start_holder "$h"; done
+  # the hops get a private /etc/sysctl.d (a fix that makes ip_forward stick writes there, and
+  # must not touch this machine's)
+  if [ ! -d /etc/sysctl.d ]; then mkdir -p /etc/sysctl.d; echo /etc/sysctl.d >>"$STATE/created-mountpoints"; fi
+  for h in bastion linuxhost; do
+    mkdir -p "$STATE/$h/etc-sysctl.d"; start_holder "$h" "$STATE/$h/etc-sysctl.d" /etc/sysctl.d
+  done
+  start_holder gitlabvm
   ssh_setup
-  node_setup;                                                  fail_point node
+  for NODE in "${NODES[@]}"; do node_setup; done
+  NODE=k8snode
+  write_inventory;                                             fail_point node
   ssh_start;                                                   fail_point ssh
   gitlab_setup "$REALM";                                       fail_point gitlab
   push_images;                                                 fail_point push
@@ -635,7 +782,7 @@ cmd_down() {
   for n in $nss; do
     for i in 1 2 3 4 5; do ip netns del "$n" 2>/dev/null && break; sleep 0.2; done
   done
-  for n in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^pd-(k8snode|bastion|linuxhost|gitlabvm)$' || true); do
+  for n in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^pd-(k8snode|k8snode2|bastion|linuxhost|gitlabvm)$' || true); do
     ip link del "$n" 2>/dev/null || true
   done
   # 3. mounts under the state dir in this mount namespace (normally none: the node's mounts live
@@ -658,24 +805,26 @@ cmd_down() {
 
 # ------------------------------------------------------------------------------------------ faults
 
+# a fault on a node other than k8snode is marked NAME@NODE (heal all heals it on that node)
+node_suffix() { if [ "$NODE" = k8snode ]; then :; else printf '@%s' "$NODE"; fi; }
 fault_key() { echo "$*" | tr ' /' '__'; }
-mark()   { echo "$*" >"$STATE/faults/$(fault_key "$@")"; }
-unmark() { rm -f "$STATE/faults/$(fault_key "$@")"; }
+mark()   { echo "$*" >"$STATE/faults/$(fault_key "$@")$(node_suffix)"; }
+unmark() { rm -f "$STATE/faults/$(fault_key "$@")$(node_suffix)"; }
 
 node_files_healthy() {
-  local cd="$STATE/k8snode/etc-containerd/certs.d"
-  rm -rf "$cd" "$STATE/k8snode/etc-docker/certs.d"
-  mkdir -p "$cd" "$STATE/k8snode/etc-docker/certs.d"
+  local cd="$STATE/$NODE/etc-containerd/certs.d"
+  rm -rf "$cd" "$STATE/$NODE/etc-docker/certs.d"
+  mkdir -p "$cd" "$STATE/$NODE/etc-docker/certs.d"
   write_hosts_toml healthy
 }
 
-node_config_fault_active() { [ -e "$STATE/faults/config-path-shadowed" ] || [ -e "$STATE/faults/v2-key-on-v1" ]; }
+node_config_fault_active() { [ -e "$STATE/faults/config-path-shadowed$(node_suffix)" ] || [ -e "$STATE/faults/v2-key-on-v1$(node_suffix)" ]; }
 
 cmd_fault() {
   need_root; load_env
   [ $# -ge 1 ] || die "fault NAME [ARGS]"
   local name=$1; shift
-  local cd="$STATE/k8snode/etc-containerd/certs.d"
+  local cd="$STATE/$NODE/etc-containerd/certs.d"
   case "$name" in
     forward-removed|dnat-removed|masquerade-removed|reject-host-unreachable)
       [ $# -eq 2 ] || die "fault $name HOP PORT"
@@ -697,8 +846,8 @@ cmd_fault() {
       # config_path = /etc/containerd/certs.d:/etc/docker/certs.d ; the hosts.toml sits in the
       # second directory, an empty 10.88.1.1:5050/ in the first one shadows it
       node_files_healthy
-      mkdir -p "$STATE/k8snode/etc-docker/certs.d"
-      mv "$cd/$REGISTRY" "$STATE/k8snode/etc-docker/certs.d/$REGISTRY"
+      mkdir -p "$STATE/$NODE/etc-docker/certs.d"
+      mv "$cd/$REGISTRY" "$STATE/$NODE/etc-docker/certs.d/$REGISTRY"
       mkdir -p "$cd/$REGISTRY"
       write_node_config shadowed; containerd_restart; mark "$name" ;;
     v2-key-on-v1)
@@ -724,6 +873,7 @@ cmd_heal() {
     for f in "$STATE"/faults/*; do
       [ -e "$f" ] || continue
       read -r -a args <"$f"
+      case "$f" in *@*) NODE=${f##*@} ;; *) NODE=k8snode ;; esac
       cmd_heal "${args[@]}"
     done
     return 0
@@ -761,7 +911,14 @@ cmd_heal() {
   log "healed: $name $*"
 }
 
-cmd_faults() { load_env; local f; for f in "$STATE"/faults/*; do [ -e "$f" ] && cat "$f"; done; return 0; }
+cmd_faults() {
+  load_env; local f
+  for f in "$STATE"/faults/*; do
+    [ -e "$f" ] || continue
+    case "$f" in *@*) echo "$(cat "$f") (on ${f##*@})" ;; *) cat "$f" ;; esac
+  done
+  return 0
+}
 
 # ------------------------------------------------------------------------------------------ CRI
 
@@ -777,7 +934,7 @@ cmd_pull() {
   need_root; load_env
   [ $# -ge 1 ] || die "pull REF [--user U --pass P] [--timeout S]"
   local ref; ref=$(expand_ref "$1"); shift
-  local args=(--socket "$STATE/k8snode/containerd.sock" --image "$ref")
+  local args=(--socket "$STATE/$NODE/containerd.sock" --image "$ref")
   while [ $# -gt 0 ]; do
     case "$1" in
       --user) args+=(--user "$2"); shift 2 ;;
@@ -786,23 +943,23 @@ cmd_pull() {
       *) die "pull: unknown argument $1" ;;
     esac
   done
-  local logf="$STATE/k8snode/containerd.log" start end rc=0
+  local logf="$STATE/$NODE/containerd.log" start end rc=0
   start=$(stat -c %s "$logf")
   "$PY" "$LABTOOL" cri-pull "${args[@]}" || rc=$?
   sleep 0.2   # let containerd finish writing the lines of this pull
   end=$(stat -c %s "$logf")
-  echo "$start $end" >"$STATE/k8snode/last-pull.range"
+  echo "$start $end" >"$STATE/$NODE/last-pull.range"
   return $rc
 }
 
 cmd_journal() {
   need_root; load_env
-  local logf="$STATE/k8snode/containerd.log"
+  local logf="$STATE/$NODE/containerd.log"
   case "${1:-}" in
     --last)
-      local s e; read -r s e <"$STATE/k8snode/last-pull.range" || die "no pull yet"
+      local s e; read -r s e <"$STATE/$NODE/last-pull.range" || die "no pull yet"
       tail -c +"$((s + 1))" "$logf" | head -c "$((e - s))" ;;
-    --startup) cat "$STATE/k8snode/containerd-startup.log" ;;
+    --startup) cat "$STATE/$NODE/containerd-startup.log" ;;
     ""|--all) cat "$logf" ;;
     *) die "journal [--last | --startup | --all]" ;;
   esac
@@ -836,6 +993,7 @@ main() {
   while [ $# -gt 0 ]; do
     case "$1" in
       --dir) STATE=$(abs_dir "$2"); shift 2 ;;
+      --node) NODE=$2; shift 2 ;;
       -h|--help|help) usage; exit 0 ;;
       *) break ;;
     esac
@@ -845,6 +1003,7 @@ main() {
   # `--dir` is also accepted right after the command
   if [ "${1:-}" = --dir ]; then STATE=$(abs_dir "$2"); shift 2; fi
   STATE=$(abs_dir "$STATE")
+  set_hosts
   case "$cmd" in
     install) cmd_install "$@" ;;
     up) cmd_up "$@" ;;
@@ -855,10 +1014,11 @@ main() {
     heal) cmd_heal "$@" ;;
     faults) cmd_faults ;;
     pull) cmd_pull "$@" ;;
-    rmi) need_root; load_env; "$PY" "$LABTOOL" cri-rmi --socket "$STATE/k8snode/containerd.sock" --image "$(expand_ref "$1")" ;;
-    images) need_root; load_env; "$PY" "$LABTOOL" cri-images --socket "$STATE/k8snode/containerd.sock" ;;
-    cri-status) need_root; load_env; "$PY" "$LABTOOL" cri-status --verbose --socket "$STATE/k8snode/containerd.sock" ;;
+    rmi) need_root; load_env; "$PY" "$LABTOOL" cri-rmi --socket "$STATE/$NODE/containerd.sock" --image "$(expand_ref "$1")" ;;
+    images) need_root; load_env; "$PY" "$LABTOOL" cri-images --socket "$STATE/$NODE/containerd.sock" ;;
+    cri-status) need_root; load_env; "$PY" "$LABTOOL" cri-status --verbose --socket "$STATE/$NODE/containerd.sock" ;;
     journal) cmd_journal "$@" ;;
+    restart-containerd) cmd_restart_containerd ;;
     exec) cmd_exec "$@" ;;
     ssh) cmd_ssh "$@" ;;
     *) usage; exit 2 ;;
