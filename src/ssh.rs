@@ -335,14 +335,28 @@ impl SshPool {
                 .await
                 .map_err(|e| err(destination, Step::Command, format!("exec: {e}")))?;
             let (mut stdout, mut stderr, mut exit_status) = (Vec::new(), Vec::new(), None);
+            let mut closed = false;
             // the exit status can arrive before the last data: read until the channel closes
             while let Some(msg) = channel.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => append(&mut stdout, &data),
                     ChannelMsg::ExtendedData { data, ext: 1 } => append(&mut stderr, &data),
                     ChannelMsg::ExitStatus { exit_status: s } => exit_status = Some(s),
+                    ChannelMsg::Close => closed = true,
                     _ => {}
                 }
+            }
+            // the server closes a channel whose command ended; without that close the connection
+            // went away under the command, and what it printed so far is not the whole answer
+            if !closed {
+                return Err(err(
+                    destination,
+                    Step::Command,
+                    format!(
+                        "the connection dropped before the command finished ({} bytes of output read)",
+                        stdout.len()
+                    ),
+                ));
             }
             Ok::<_, SshError>((stdout, stderr, exit_status))
         };

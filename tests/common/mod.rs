@@ -3,7 +3,10 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fleet;
+pub mod hostile;
 pub mod lab;
+pub mod tmux;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -101,4 +104,19 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).expect("write");
     p
+}
+
+/// Standard base64 of `s` (coreutils' `base64`, so the tests share no encoder of their own).
+pub fn base64(s: &str) -> String {
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("base64");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
