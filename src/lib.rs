@@ -132,7 +132,16 @@ fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::
     let Some(registry) = inv.registry.as_ref().map(|r| r.address.clone()) else {
         return Err(UsageError("fix needs [registry] in the inventory".to_string()).into());
     };
-    let redactor = Arc::new(redact::Redactor::from_env());
+    let mut redactor = redact::Redactor::from_env();
+    // the audit log and the plans shown never carry the pull secret's passwords either
+    if let Some(secret) = run
+        .pull_secret
+        .as_ref()
+        .or(inv.registry.as_ref().and_then(|r| r.pull_secret.as_ref()))
+    {
+        redactor.add_pull_secret_file(secret);
+    }
+    let redactor = Arc::new(redactor);
     let probes: Arc<dyn Probes> = Arc::new(LiveProbes::new(Some(ssh_pool(&inv, run)?)));
     let nodes: Vec<inventory::Host> = inv
         .hosts_with(inventory::Role::Node)
@@ -301,7 +310,10 @@ fn runbook_from(
             parse::json_error_category(&e)
         ))
     })?;
-    let redactor = redact::Redactor::from_env();
+    let mut redactor = redact::Redactor::from_env();
+    if let Some(secret) = &args.pull_secret {
+        redactor.add_pull_secret_file(secret);
+    }
     let rendered = redactor
         .redact(&report::runbook::render_with(
             &report,
@@ -455,6 +467,16 @@ pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<R
         } else {
             None
         };
+        // the pull secret's passwords are secrets wherever they are echoed (a job log, a
+        // server's error body); read here for the redactor only, never kept
+        // (explain plans no registry checks, but was given the secret all the same)
+        if let Some(path) = registry
+            .as_ref()
+            .and_then(|r| r.pull_secret.as_ref())
+            .or(args.pull_secret.as_ref())
+        {
+            Arc::make_mut(&mut redactor).add_pull_secret_file(path);
+        }
         if inputs.is_empty()
             && args.manifests.is_empty()
             && args.kube_namespace.is_none()
