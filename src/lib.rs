@@ -334,6 +334,14 @@ impl FixSession {
         {
             redactor.add_literal(&token);
         }
+        // the audit log and the plans shown never carry the pull secret's passwords either
+        if let Some(secret) = run.pull_secret.as_ref().or(inventory
+            .as_ref()
+            .and_then(|inv| inv.registry.as_ref())
+            .and_then(|r| r.pull_secret.as_ref()))
+        {
+            redactor.add_pull_secret_file(secret);
+        }
         let ssh = inventory
             .as_ref()
             .filter(|inv| !inv.hosts.is_empty())
@@ -506,7 +514,10 @@ fn runbook_from(
             parse::json_error_category(&e)
         ))
     })?;
-    let redactor = redact::Redactor::from_env();
+    let mut redactor = redact::Redactor::from_env();
+    if let Some(secret) = &args.pull_secret {
+        redactor.add_pull_secret_file(secret);
+    }
     let rendered = redactor
         .redact(&report::runbook::render_with(
             &report,
@@ -660,6 +671,16 @@ pub fn prepare(catalog: Catalog, args: &RunArgs, mode: &str) -> anyhow::Result<R
         } else {
             None
         };
+        // the pull secret's passwords are secrets wherever they are echoed (a job log, a
+        // server's error body); read here for the redactor only, never kept
+        // (explain plans no registry checks, but was given the secret all the same)
+        if let Some(path) = registry
+            .as_ref()
+            .and_then(|r| r.pull_secret.as_ref())
+            .or(args.pull_secret.as_ref())
+        {
+            Arc::make_mut(&mut redactor).add_pull_secret_file(path);
+        }
         if inputs.is_empty()
             && args.manifests.is_empty()
             && args.kube_namespace.is_none()

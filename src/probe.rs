@@ -423,7 +423,7 @@ impl RecordingProbes {
 
     /// A file as it may be kept: a pull secret becomes a docker config with the same keys and
     /// usernames and masked passwords (its base64 `data` would hide them from the redactor, and a
-    /// replay still needs to know who was asking); anything else is redacted line by line.
+    /// replay still needs to know who was asking); anything else is redacted.
     fn sanitize_file(&self, text: &str) -> String {
         if let Ok(cfg) = crate::parse::dockercfg::parse_secret(text) {
             let auths: serde_json::Map<String, serde_json::Value> = cfg
@@ -440,9 +440,8 @@ impl RecordingProbes {
                 .collect();
             return serde_json::json!({ "auths": auths }).to_string();
         }
-        text.split_inclusive('\n')
-            .map(|l| self.redactor.redact(l).into_owned())
-            .collect()
+        // whole, not line by line: a private key's body lines are secrets only after its header
+        self.redactor.redact(text).into_owned()
     }
 
     fn record(&self, rec: ProbeRecord) {
@@ -482,10 +481,9 @@ impl Probes for RecordingProbes {
                 let text = String::from_utf8_lossy(&bytes);
                 // a manifest's Secret data is base64, out of the line redactor's sight
                 let text = crate::parse::kube::mask_secret_data(&text, &self.redactor);
-                let redacted: String = text
-                    .split_inclusive('\n')
-                    .map(|l| self.redactor.redact(l).into_owned())
-                    .collect();
+                // whole, not line by line: a private key's body lines are secrets only after its
+                // header (the redactor keeps every line a line, so line numbers replay the same)
+                let redacted = self.redactor.redact(&text).into_owned();
                 self.record(ProbeRecord::Input {
                     name: name.to_string(),
                     result: Ok(redacted.clone()),

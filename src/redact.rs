@@ -6,6 +6,8 @@
 //! `"auth"`/`"password"` JSON fields, private keys), and the literal values of the secret
 //! environment variables this process can see (`GITLAB_TOKEN`, …), wherever they appear.
 
+use crate::check::CheckOutcome;
+use crate::model::{CheckStatus, Evidence, EvidenceSource, Finding};
 use regex::Regex;
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -59,13 +61,35 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
         // user:password@ in URLs.
         (r"(://[^/\s:@\x22]+:)[^@/\s\x22]+@", "${1}[REDACTED]@"),
-        // Private keys (the header line; bodies are never failure lines).
-        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*", "-----BEGIN PRIVATE KEY----- [REDACTED]"),
     ]
     .into_iter()
     .map(|(re, with)| (Regex::new(re).expect("redaction regex"), with))
     .collect()
 });
+
+/// A private key: from its header to the end of the line (an escaped `\n` and `\"` included, so
+/// a key inside a JSON string goes whole), then every line after it that is base64 body, a PEM
+/// header (`Proc-Type:`, `DEK-Info:`), blank, or the `-----END` line. An unescaped `"` ends it,
+/// so the JSON around a key stays valid.
+#[allow(clippy::expect_used)] // a constant pattern, covered by tests
+static PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[^"\\\r\n]|\\[^\r\n])*(?:\r?\n[ \t]*(?:[A-Za-z0-9+/=]+|Proc-Type:[^"\r\n]*|DEK-Info:[^"\r\n]*|-----END [A-Z0-9 ]*PRIVATE KEY-----)?[ \t]*\r?(?m:$))*"#,
+    )
+    .expect("private key regex")
+});
+
+/// What a private key is replaced with: the header line says what it was, and each further line
+/// of the key stays a line, so line numbers after it do not move (a replay reads the same lines).
+fn mask_private_key(found: &regex::Captures<'_>) -> String {
+    let lines = found.get(0).map_or(0, |m| m.as_str().matches('\n').count());
+    let mut out = String::from("-----BEGIN PRIVATE KEY----- [REDACTED]");
+    for _ in 0..lines {
+        out.push('\n');
+        out.push_str(MASK);
+    }
+    out
+}
 
 /// Removes secrets from text.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +126,31 @@ impl Redactor {
         }
     }
 
+    /// Add a pull secret's passwords, and the `user:password` base64 that `auth` and Basic
+    /// credentials carry, as literals: a password is a secret wherever it is echoed, in any shape.
+    /// Text that is not a pull secret adds nothing (its reader reports why).
+    pub fn add_pull_secret(&mut self, text: &str) {
+        let Ok(config) = crate::parse::dockercfg::parse_secret(text) else {
+            return;
+        };
+        for entry in &config.entries {
+            let password = entry.password.expose();
+            self.add_literal(password);
+            if let Some(user) = &entry.username {
+                let basic = format!("{user}:{password}");
+                self.add_literal(&crate::parse::jwt::base64_encode(basic.as_bytes(), false));
+            }
+        }
+    }
+
+    /// [`Redactor::add_pull_secret`] for the file at `path`; a file that cannot be read adds
+    /// nothing (the registry checks, which read it through the probes, say why).
+    pub fn add_pull_secret_file(&mut self, path: &str) {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            self.add_pull_secret(&text);
+        }
+    }
+
     /// The text with every secret masked.
     #[must_use]
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
@@ -116,7 +165,99 @@ impl Redactor {
                 out = Cow::Owned(s);
             }
         }
+        if let Cow::Owned(s) = PRIVATE_KEY.replace_all(&out, mask_private_key) {
+            out = Cow::Owned(s);
+        }
         out
+    }
+
+    /// Redact a string in place.
+    fn mask(&self, text: &mut String) {
+        if let Cow::Owned(s) = self.redact(text) {
+            *text = s;
+        }
+    }
+
+    /// Redact every text of a piece of evidence; a highlight whose line changed is dropped (its
+    /// byte range would point into text that is no longer there).
+    pub fn redact_evidence(&self, evidence: &mut Evidence) {
+        let before = evidence.text.len();
+        self.mask(&mut evidence.text);
+        if evidence.text.len() != before {
+            evidence.matched = None;
+        }
+        for text in [&mut evidence.time, &mut evidence.host]
+            .into_iter()
+            .flatten()
+        {
+            self.mask(text);
+        }
+        match &mut evidence.source {
+            EvidenceSource::File { path, .. } => self.mask(path),
+            EvidenceSource::Command { host, command } => {
+                self.mask(host);
+                self.mask(command);
+            }
+            EvidenceSource::Probe { request } => self.mask(request),
+        }
+    }
+
+    /// Redact every text of a finding (its id, derived before, is unchanged).
+    pub fn redact_finding(&self, finding: &mut Finding) {
+        self.mask(&mut finding.target.name);
+        self.mask(&mut finding.title);
+        self.mask(&mut finding.explanation);
+        let subject = &mut finding.subject;
+        for text in [
+            &mut subject.image,
+            &mut subject.registry,
+            &mut subject.endpoint,
+            &mut subject.job,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.mask(text);
+        }
+        for text in subject
+            .nodes
+            .iter_mut()
+            .chain(&mut subject.tags)
+            .chain(&mut finding.next_steps)
+            .chain(&mut finding.error_chain)
+        {
+            self.mask(text);
+        }
+        for e in &mut finding.evidence {
+            self.redact_evidence(e);
+        }
+        for fix in &mut finding.fixes {
+            self.mask(&mut fix.title);
+        }
+    }
+
+    /// Redact everything a check returned, before any face sees it: the dashboard draws findings
+    /// as they arrive, and what a check quotes (a CI tag, a server's error body) may hold a secret.
+    pub fn redact_outcome(&self, outcome: &mut CheckOutcome) {
+        match &mut outcome.status {
+            CheckStatus::Skipped { reason: text } | CheckStatus::Errored { error: text } => {
+                self.mask(text);
+            }
+            CheckStatus::Pending
+            | CheckStatus::Running
+            | CheckStatus::Passed
+            | CheckStatus::Failed
+            | CheckStatus::TimedOut { .. } => {}
+        }
+        for f in &mut outcome.findings {
+            self.redact_finding(f);
+        }
+        for e in &mut outcome.unclassified {
+            self.redact_evidence(e);
+        }
+        if let Some(input) = &mut outcome.input {
+            self.mask(&mut input.name);
+        }
     }
 }
 
@@ -189,6 +330,83 @@ mod tests {
         let r = Redactor::default();
         let text = r#"failed to fetch anonymous token: Get "http://10.0.0.1/jwt/auth?scope=repository%3Aa%3Apull&service=container_registry": dial tcp 10.0.0.1:80: connect: no route to host"#;
         assert_eq!(r.redact(text), text);
+    }
+
+    /// A whole private key goes, its lines stay lines (a replay's line numbers do not move), and
+    /// the lines after it survive.
+    #[test]
+    fn masks_private_key_blocks() {
+        let r = Redactor::default();
+        let text = "before\n-----BEGIN RSA PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\nDEK-Info: AES-128-CBC,0A1B\r\n\r\nMIIEowIBAAKCAQEAbody1\r\nQw==\r\n-----END RSA PRIVATE KEY-----\r\nlevel=error msg=\"after\"\n";
+        let out = r.redact(text);
+        for secret in ["MIIEowIBAAKCAQEAbody1", "Qw==", "0A1B"] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        assert_eq!(out.lines().count(), text.lines().count(), "{out}");
+        assert!(out.starts_with("before\n-----BEGIN PRIVATE KEY----- [REDACTED]"));
+        assert!(out.ends_with("level=error msg=\"after\"\n"), "{out}");
+        // a header line with nothing after it (the body is somewhere else) still goes
+        assert_eq!(
+            r.redact("key: -----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXk"),
+            "key: -----BEGIN PRIVATE KEY----- [REDACTED]"
+        );
+    }
+
+    /// A key inside a JSON string goes whole and the JSON stays valid, pretty or not.
+    #[test]
+    fn private_key_in_json_keeps_json_valid() {
+        let r = Redactor::default();
+        let value = serde_json::json!({
+            "text": "stuck: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\n-----END OPENSSH PRIVATE KEY-----\n and \"quoted\"",
+            "line": 1
+        });
+        for json in [
+            value.to_string(),
+            serde_json::to_string_pretty(&value).unwrap_or_default(),
+        ] {
+            let out = r.redact(&json);
+            assert!(!out.contains("b3BlbnNzaC1rZXktdjEAAAA"), "{out}");
+            let back: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            assert_eq!(back["line"], 1, "{out}");
+        }
+    }
+
+    /// What a check returns is redacted before any face sees it, and a highlight into a changed
+    /// line is dropped rather than left pointing at the wrong bytes.
+    #[test]
+    fn redacts_outcomes() {
+        use crate::model::{Class, Severity, Target, TargetKind};
+        let r = Redactor::default();
+        let token = "glpat-abcdefghijklmnopqrst";
+        let target = Target {
+            kind: TargetKind::Job,
+            name: "build".to_string(),
+        };
+        let mut f = Finding::new(
+            "gitlab.runner-tags",
+            Class::RunnerTags,
+            Severity::Error,
+            target,
+            &["build"],
+            format!("stuck waiting for tags msi-gition, {token}"),
+        );
+        f.subject.tags = vec![token.to_string()];
+        f.evidence.push(Evidence {
+            source: EvidenceSource::File {
+                path: "banner.txt".to_string(),
+                line: 1,
+            },
+            time: None,
+            host: None,
+            text: format!("tags: {token}"),
+            matched: Some([0, 5]),
+        });
+        let mut outcome = CheckOutcome::errored(format!("GET /api/v4/x: 401 {token}"));
+        outcome.findings.push(f);
+        r.redact_outcome(&mut outcome);
+        let shown = format!("{outcome:?}");
+        assert!(!shown.contains("abcdefghijkl"), "{shown}");
+        assert_eq!(outcome.findings[0].evidence[0].matched, None);
     }
 
     /// Literal values of secret environment variables are masked wherever they appear.
