@@ -78,7 +78,7 @@ faults (HOP = bastion | linuxhost, PORT = 5050 | 80):
   reject-host-unreachable HOP PORT  FORWARD accept replaced by REJECT icmp-host-unreachable
   ip-forward-off HOP                net.ipv4.ip_forward=0 (timeouts)
   no-hosts-toml | no-resolve | dir-without-port | server-only      (node hosts.toml)
-  config-path-shadowed | v2-key-on-v1                               (node config.toml, restarts containerd)
+  config-path-shadowed | v2-key-on-v1 | no-config-path              (node config.toml, restarts containerd)
   realm-unreachable [URL]           registry token realm -> URL (default http://10.88.3.2/jwt/auth)
   registry-stopped | token-server-stopped
 EOF
@@ -504,10 +504,11 @@ EOF
   esac
 }
 
-write_node_config() { # healthy | shadowed | v2
+write_node_config() { # healthy | shadowed | v2 | none
   local kind=$1 d="$STATE/$NODE" cp
   case "$kind" in
     healthy)  cp="/etc/containerd/certs.d" ;;
+    none)     cp="" ;;
     shadowed) cp="/etc/containerd/certs.d:/etc/docker/certs.d" ;;
     v2)       cp="/etc/containerd/certs.d" ;;
   esac
@@ -818,7 +819,7 @@ node_files_healthy() {
   write_hosts_toml healthy
 }
 
-node_config_fault_active() { [ -e "$STATE/faults/config-path-shadowed$(node_suffix)" ] || [ -e "$STATE/faults/v2-key-on-v1$(node_suffix)" ]; }
+node_config_fault_active() { local f; for f in config-path-shadowed v2-key-on-v1 no-config-path; do [ -e "$STATE/faults/$f$(node_suffix)" ] && return 0; done; return 1; }
 
 cmd_fault() {
   need_root; load_env
@@ -852,6 +853,9 @@ cmd_fault() {
       write_node_config shadowed; containerd_restart; mark "$name" ;;
     v2-key-on-v1)
       write_node_config v2; containerd_restart; mark "$name" ;;
+    no-config-path)
+      # config_path = "" as `containerd config default` writes it: no hosts.toml is read at all
+      write_node_config none; containerd_restart; mark "$name" ;;
     realm-unreachable)
       local url=${1:-$UNREACHABLE_REALM}
       stop_proc registry; registry_config "$url"; registry_start; mark "$name" ;;
@@ -897,7 +901,7 @@ cmd_heal() {
       for h in "${hops[@]}"; do nsx "$h" sysctl -qw net.ipv4.ip_forward=1; unmark "$name" "$h"; done ;;
     no-hosts-toml|no-resolve|dir-without-port|server-only)
       node_files_healthy; unmark "$name" ;;
-    config-path-shadowed|v2-key-on-v1)
+    config-path-shadowed|v2-key-on-v1|no-config-path)
       unmark "$name"
       node_files_healthy; write_node_config healthy; containerd_restart ;;
     realm-unreachable)
