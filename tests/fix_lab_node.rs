@@ -194,6 +194,40 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     eprintln!("twins fixed: {:?}", t0.elapsed());
     lab.ok(&["heal", "all"]);
 
+    // 1b. a hop fault and its twin on k8snode2's own link: one rule on bastion fixes both
+    for node in NODES {
+        lab.ok(&[
+            "--node",
+            node,
+            "fault",
+            "forward-removed",
+            "bastion",
+            "5050",
+        ]);
+    }
+    let fixed = doctor(&lab, &["--yes"], &[]);
+    let out = text(&fixed);
+    assert_eq!(fixed.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("why: bastion breaks :5050 for k8snode, k8snode2 (route registry)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("  1. run on bastion: iptables").count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.contains("hop-forwarding on bastion: fixed and verified"),
+        "{out}"
+    );
+    for node in NODES {
+        let pulled = pull(&lab, node);
+        assert!(pulled.status.success(), "{node}: {}", text(&pulled));
+    }
+    eprintln!("hop twins fixed: {:?}", t0.elapsed());
+    lab.ok(&["heal", "all"]);
+
     // 2. a shadowing first certs.d directory; no config_path at all (config_path = "")
     for (fault, shows) in [
         ("config-path-shadowed", "hosts.toml"),

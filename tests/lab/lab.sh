@@ -71,7 +71,8 @@ usage: lab.sh [--dir STATE_DIR] [--node NODE] COMMAND [ARGS]
   exec NS CMD...                run CMD in a lab host: k8snode | bastion | linuxhost | gitlabvm
   ssh HOST [CMD...]             ssh as root from gitlabvm (ProxyJump via linuxhost, bastion)
 
-faults (HOP = bastion | linuxhost, PORT = 5050 | 80):
+faults (HOP = bastion | linuxhost, PORT = 5050 | 80; with --node k8snode2 the bastion rules
+of k8snode2's own link):
   forward-removed HOP PORT          FORWARD accept deleted (policy DROP: timeouts)
   dnat-removed HOP PORT             PREROUTING DNAT deleted (connection refused)
   masquerade-removed HOP PORT       POSTROUTING MASQUERADE deleted (timeouts)
@@ -202,9 +203,9 @@ check_tools() {
 
 # ------------------------------------------------------------------------------------------ network
 
-hop_ifaces() { # HOP -> IN OUT SELF NEXT
+hop_ifaces() { # HOP -> IN OUT SELF NEXT (bastion's IN is the link of the node $NODE)
   case "$1" in
-    bastion)   echo "pd-k8snode pd-linuxhost $BASTION_IP $HOST_IP" ;;
+    bastion)   echo "pd-$NODE pd-linuxhost $BASTION_IP $HOST_IP" ;;
     linuxhost) echo "pd-bastion pd-gitlabvm $HOST_IP $GITLAB_IP" ;;
     *) die "HOP must be bastion or linuxhost (got $1)" ;;
   esac
@@ -232,21 +233,24 @@ setup_hop() {
 }
 
 setup_hop_rules() {
-  local h=$1 p
+  local h=$1 p node=$NODE
   nsx "$h" iptables -w -P FORWARD DROP
   nsx "$h" iptables -w -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+  NODE=k8snode
   for p in "${PORTS[@]}"; do
     ipt "$h" nat -A "$(rule_dnat "$h" "$p")"
     ipt "$h" filter -A "$(rule_fwd "$h" "$p")"
     ipt "$h" nat -A "$(rule_masq "$h" "$p")"
   done
-  # k8snode2 comes in on its own link and dials the same 10.88.1.1
+  # k8snode2 comes in on its own link and dials the same 10.88.1.1 (same MASQUERADE)
   if [ "$h" = bastion ] && node_known k8snode2; then
+    NODE=k8snode2
     for p in "${PORTS[@]}"; do
-      ipt "$h" nat -A "PREROUTING -i pd-k8snode2 -d $BASTION_IP -p tcp -m tcp --dport $p -j DNAT --to-destination $HOST_IP:$p"
-      ipt "$h" filter -A "FORWARD -i pd-k8snode2 -o pd-linuxhost -d $HOST_IP -p tcp -m tcp --dport $p -j ACCEPT"
+      ipt "$h" nat -A "$(rule_dnat "$h" "$p")"
+      ipt "$h" filter -A "$(rule_fwd "$h" "$p")"
     done
   fi
+  NODE=$node
 }
 
 ipt_faults_re='^(forward-removed|dnat-removed|masquerade-removed|reject-host-unreachable)$'
@@ -269,11 +273,14 @@ reset_hop_rules() {
   nsx "$h" iptables -w -t nat -F PREROUTING
   nsx "$h" iptables -w -t nat -F POSTROUTING
   setup_hop_rules "$h"
+  local node=$NODE
   for f in "$STATE"/faults/*; do
     [ -e "$f" ] || continue
     read -r -a args <"$f"
+    case "$f" in *@*) NODE=${f##*@} ;; *) NODE=k8snode ;; esac
     if [[ ${args[0]} =~ $ipt_faults_re ]] && [ "${args[1]}" = "$h" ]; then apply_ipt_fault "${args[@]}"; fi
   done
+  NODE=$node
 }
 
 net_up() {
@@ -887,7 +894,9 @@ cmd_heal() {
       if [ $# -eq 0 ]; then # every instance
         local f args found=0
         for f in "$STATE"/faults/"$name"_*; do
-          [ -e "$f" ] || continue; read -r -a args <"$f"; cmd_heal "${args[@]}"; found=1
+          [ -e "$f" ] || continue; read -r -a args <"$f"
+          case "$f" in *@*) NODE=${f##*@} ;; *) NODE=k8snode ;; esac
+          cmd_heal "${args[@]}"; found=1
         done
         [ $found = 1 ] || log "no active $name fault"
         return 0
