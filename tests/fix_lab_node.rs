@@ -149,6 +149,15 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
         );
     }
 
+    // the healthy two-node lab: nothing to fix (k8snode2 comes in on its own link to bastion,
+    // and the hop walk from it finds nothing wrong either)
+    let healthy = doctor(&lab, &["--dry-run"], &[]);
+    assert!(
+        text(&healthy).contains("Nothing to fix"),
+        "{}",
+        text(&healthy)
+    );
+
     // 1. the same fault on both nodes: one apply fixes both, one node at a time
     for node in NODES {
         lab.ok(&["--node", node, "fault", "v2-key-on-v1"]);
@@ -185,20 +194,63 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     eprintln!("twins fixed: {:?}", t0.elapsed());
     lab.ok(&["heal", "all"]);
 
-    // 2. a shadowing first certs.d directory
-    lab.ok(&["fault", "config-path-shadowed"]);
-    assert!(!pull(&lab, "k8snode").status.success());
-    let fixed = doctor(&lab, &["--yes", "k8snode"], &[]);
-    assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
+    // 1b. a hop fault and its twin on k8snode2's own link: one rule on bastion fixes both
+    for node in NODES {
+        lab.ok(&[
+            "--node",
+            node,
+            "fault",
+            "forward-removed",
+            "bastion",
+            "5050",
+        ]);
+    }
+    let fixed = doctor(&lab, &["--yes"], &[]);
+    let out = text(&fixed);
+    assert_eq!(fixed.status.code(), Some(0), "{out}");
     assert!(
-        text(&fixed).contains("fixed and verified"),
-        "{}",
-        text(&fixed)
+        out.contains("why: bastion breaks :5050 for k8snode, k8snode2 (route registry)"),
+        "{out}"
     );
-    let pulled = pull(&lab, "k8snode");
-    assert!(pulled.status.success(), "{}", text(&pulled));
-    eprintln!("shadowed fixed: {:?}", t0.elapsed());
+    assert_eq!(
+        out.matches("  1. run on bastion: iptables").count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.contains("hop-forwarding on bastion: fixed and verified"),
+        "{out}"
+    );
+    for node in NODES {
+        let pulled = pull(&lab, node);
+        assert!(pulled.status.success(), "{node}: {}", text(&pulled));
+    }
+    eprintln!("hop twins fixed: {:?}", t0.elapsed());
     lab.ok(&["heal", "all"]);
+
+    // 2. a shadowing first certs.d directory; no config_path at all (config_path = "")
+    for (fault, shows) in [
+        ("config-path-shadowed", "hosts.toml"),
+        (
+            "no-config-path",
+            "+      config_path = \"/etc/containerd/certs.d\"",
+        ),
+    ] {
+        lab.ok(&["fault", fault]);
+        assert!(!pull(&lab, "k8snode").status.success(), "{fault}");
+        let fixed = doctor(&lab, &["--yes", "k8snode"], &[]);
+        let out = text(&fixed);
+        assert_eq!(fixed.status.code(), Some(0), "{fault}: {out}");
+        assert!(out.contains(shows), "{fault}: {out}");
+        assert!(
+            out.contains("hosts-toml-http on k8snode: fixed and verified"),
+            "{fault}: {out}"
+        );
+        let pulled = pull(&lab, "k8snode");
+        assert!(pulled.status.success(), "{fault}: {}", text(&pulled));
+        eprintln!("{fault} fixed: {:?}", t0.elapsed());
+        lab.ok(&["heal", "all"]);
+    }
 
     // 3. verification fails: config.toml byte-identical, containerd restarted on it and running
     lab.ok(&["fault", "v2-key-on-v1"]);

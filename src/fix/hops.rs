@@ -85,12 +85,13 @@ pub fn plan_from_walk(
 ) -> Option<(Planned, Vec<(String, u16)>)> {
     let route = &walk.verdict.spec.name;
     let mut steps: Vec<FixStep> = Vec::new();
-    let mut why: Vec<String> = Vec::new();
+    // (hop, port, cause) → the nodes that see it, for the reasons shown
+    let mut seen: Vec<(String, u16, String, Vec<String>)> = Vec::new();
     let mut findings: Vec<String> = Vec::new();
     let mut pairs: Vec<(String, u16)> = Vec::new();
     let mut hop_names: Vec<String> = Vec::new();
     let mut realm_only = true;
-    for (pv, _, b) in walk.verdict.breaks() {
+    for (pv, v, b) in walk.verdict.breaks() {
         if !at_hop(walk, b) {
             continue;
         }
@@ -100,14 +101,14 @@ pub fn plan_from_walk(
         let Some(found) = steps_for(b, walk.facts.get(&b.host), host) else {
             continue;
         };
-        let line = format!(
-            "{} breaks :{} (route {route}): {}",
-            b.host,
-            b.port,
-            b.cause.summary()
-        );
-        if !why.contains(&line) {
-            why.push(line);
+        let cause = b.cause.summary();
+        match seen
+            .iter_mut()
+            .find(|(h, p, c, _)| *h == b.host && *p == b.port && *c == cause)
+        {
+            Some((_, _, _, nodes)) if !nodes.contains(&v.vantage) => nodes.push(v.vantage.clone()),
+            Some(_) => {}
+            None => seen.push((b.host.clone(), b.port, cause, vec![v.vantage.clone()])),
         }
         for s in found {
             if !steps.contains(&s) {
@@ -130,6 +131,15 @@ pub fn plan_from_walk(
     if steps.is_empty() {
         return None;
     }
+    let why = seen
+        .iter()
+        .map(|(hop, port, cause, nodes)| {
+            format!(
+                "{hop} breaks :{port} for {} (route {route}): {cause}",
+                nodes.join(", ")
+            )
+        })
+        .collect();
     // iptables rules live in memory only: saving them is the hop owner's call (see below)
     let iptables_hosts: Vec<&String> = hop_names
         .iter()

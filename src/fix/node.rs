@@ -106,6 +106,18 @@ pub async fn node_hosts_toml(
         .map_err(|e| format!("{}: reading containerd's configuration: {e}", host.name))?;
     let verdict = node_registry::evaluate(&facts, registry);
     let speaks = probed.ok().and_then(|o| speaks_http(&o.stdout));
+    if speaks.is_none()
+        && !matches!(
+            verdict.scheme,
+            node_registry::Scheme::Http | node_registry::Scheme::HttpsThenHttp
+        )
+    {
+        // not knowing is not "nothing to fix": say so, so the run does not pass
+        return Err(format!(
+            "cannot tell whether {registry} answers plain HTTP from {} (the probe got no answer), so no hosts.toml is planned",
+            host.name
+        ));
+    }
     let edit = match config_edit(&verdict, &facts.config, facts.config_file.is_some()) {
         Some(edit) => {
             // the edit is made on the file as it is, not on the redacted copy the check reads

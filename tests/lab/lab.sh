@@ -71,14 +71,15 @@ usage: lab.sh [--dir STATE_DIR] [--node NODE] COMMAND [ARGS]
   exec NS CMD...                run CMD in a lab host: k8snode | bastion | linuxhost | gitlabvm
   ssh HOST [CMD...]             ssh as root from gitlabvm (ProxyJump via linuxhost, bastion)
 
-faults (HOP = bastion | linuxhost, PORT = 5050 | 80):
+faults (HOP = bastion | linuxhost, PORT = 5050 | 80; with --node k8snode2 the bastion rules
+of k8snode2's own link):
   forward-removed HOP PORT          FORWARD accept deleted (policy DROP: timeouts)
   dnat-removed HOP PORT             PREROUTING DNAT deleted (connection refused)
   masquerade-removed HOP PORT       POSTROUTING MASQUERADE deleted (timeouts)
   reject-host-unreachable HOP PORT  FORWARD accept replaced by REJECT icmp-host-unreachable
   ip-forward-off HOP                net.ipv4.ip_forward=0 (timeouts)
   no-hosts-toml | no-resolve | dir-without-port | server-only      (node hosts.toml)
-  config-path-shadowed | v2-key-on-v1                               (node config.toml, restarts containerd)
+  config-path-shadowed | v2-key-on-v1 | no-config-path              (node config.toml, restarts containerd)
   realm-unreachable [URL]           registry token realm -> URL (default http://10.88.3.2/jwt/auth)
   registry-stopped | token-server-stopped
 EOF
@@ -202,9 +203,9 @@ check_tools() {
 
 # ------------------------------------------------------------------------------------------ network
 
-hop_ifaces() { # HOP -> IN OUT SELF NEXT
+hop_ifaces() { # HOP -> IN OUT SELF NEXT (bastion's IN is the link of the node $NODE)
   case "$1" in
-    bastion)   echo "pd-k8snode pd-linuxhost $BASTION_IP $HOST_IP" ;;
+    bastion)   echo "pd-$NODE pd-linuxhost $BASTION_IP $HOST_IP" ;;
     linuxhost) echo "pd-bastion pd-gitlabvm $HOST_IP $GITLAB_IP" ;;
     *) die "HOP must be bastion or linuxhost (got $1)" ;;
   esac
@@ -232,21 +233,24 @@ setup_hop() {
 }
 
 setup_hop_rules() {
-  local h=$1 p
+  local h=$1 p node=$NODE
   nsx "$h" iptables -w -P FORWARD DROP
   nsx "$h" iptables -w -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+  NODE=k8snode
   for p in "${PORTS[@]}"; do
     ipt "$h" nat -A "$(rule_dnat "$h" "$p")"
     ipt "$h" filter -A "$(rule_fwd "$h" "$p")"
     ipt "$h" nat -A "$(rule_masq "$h" "$p")"
   done
-  # k8snode2 comes in on its own link and dials the same 10.88.1.1
+  # k8snode2 comes in on its own link and dials the same 10.88.1.1 (same MASQUERADE)
   if [ "$h" = bastion ] && node_known k8snode2; then
+    NODE=k8snode2
     for p in "${PORTS[@]}"; do
-      ipt "$h" nat -A "PREROUTING -i pd-k8snode2 -d $BASTION_IP -p tcp -m tcp --dport $p -j DNAT --to-destination $HOST_IP:$p"
-      ipt "$h" filter -A "FORWARD -i pd-k8snode2 -o pd-linuxhost -d $HOST_IP -p tcp -m tcp --dport $p -j ACCEPT"
+      ipt "$h" nat -A "$(rule_dnat "$h" "$p")"
+      ipt "$h" filter -A "$(rule_fwd "$h" "$p")"
     done
   fi
+  NODE=$node
 }
 
 ipt_faults_re='^(forward-removed|dnat-removed|masquerade-removed|reject-host-unreachable)$'
@@ -269,11 +273,14 @@ reset_hop_rules() {
   nsx "$h" iptables -w -t nat -F PREROUTING
   nsx "$h" iptables -w -t nat -F POSTROUTING
   setup_hop_rules "$h"
+  local node=$NODE
   for f in "$STATE"/faults/*; do
     [ -e "$f" ] || continue
     read -r -a args <"$f"
+    case "$f" in *@*) NODE=${f##*@} ;; *) NODE=k8snode ;; esac
     if [[ ${args[0]} =~ $ipt_faults_re ]] && [ "${args[1]}" = "$h" ]; then apply_ipt_fault "${args[@]}"; fi
   done
+  NODE=$node
 }
 
 net_up() {
@@ -504,10 +511,11 @@ EOF
   esac
 }
 
-write_node_config() { # healthy | shadowed | v2
+write_node_config() { # healthy | shadowed | v2 | none
   local kind=$1 d="$STATE/$NODE" cp
   case "$kind" in
     healthy)  cp="/etc/containerd/certs.d" ;;
+    none)     cp="" ;;
     shadowed) cp="/etc/containerd/certs.d:/etc/docker/certs.d" ;;
     v2)       cp="/etc/containerd/certs.d" ;;
   esac
@@ -818,7 +826,7 @@ node_files_healthy() {
   write_hosts_toml healthy
 }
 
-node_config_fault_active() { [ -e "$STATE/faults/config-path-shadowed$(node_suffix)" ] || [ -e "$STATE/faults/v2-key-on-v1$(node_suffix)" ]; }
+node_config_fault_active() { local f; for f in config-path-shadowed v2-key-on-v1 no-config-path; do [ -e "$STATE/faults/$f$(node_suffix)" ] && return 0; done; return 1; }
 
 cmd_fault() {
   need_root; load_env
@@ -852,6 +860,9 @@ cmd_fault() {
       write_node_config shadowed; containerd_restart; mark "$name" ;;
     v2-key-on-v1)
       write_node_config v2; containerd_restart; mark "$name" ;;
+    no-config-path)
+      # config_path = "" as `containerd config default` writes it: no hosts.toml is read at all
+      write_node_config none; containerd_restart; mark "$name" ;;
     realm-unreachable)
       local url=${1:-$UNREACHABLE_REALM}
       stop_proc registry; registry_config "$url"; registry_start; mark "$name" ;;
@@ -883,7 +894,9 @@ cmd_heal() {
       if [ $# -eq 0 ]; then # every instance
         local f args found=0
         for f in "$STATE"/faults/"$name"_*; do
-          [ -e "$f" ] || continue; read -r -a args <"$f"; cmd_heal "${args[@]}"; found=1
+          [ -e "$f" ] || continue; read -r -a args <"$f"
+          case "$f" in *@*) NODE=${f##*@} ;; *) NODE=k8snode ;; esac
+          cmd_heal "${args[@]}"; found=1
         done
         [ $found = 1 ] || log "no active $name fault"
         return 0
@@ -897,7 +910,7 @@ cmd_heal() {
       for h in "${hops[@]}"; do nsx "$h" sysctl -qw net.ipv4.ip_forward=1; unmark "$name" "$h"; done ;;
     no-hosts-toml|no-resolve|dir-without-port|server-only)
       node_files_healthy; unmark "$name" ;;
-    config-path-shadowed|v2-key-on-v1)
+    config-path-shadowed|v2-key-on-v1|no-config-path)
       unmark "$name"
       node_files_healthy; write_node_config healthy; containerd_restart ;;
     realm-unreachable)
