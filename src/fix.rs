@@ -441,7 +441,11 @@ pub async fn apply_and_verify(
             path,
             backup.as_deref(),
             "started",
-            None,
+            // a restart's command is kept so a restore after a kill can restart again
+            match step {
+                FixStep::RestartService { command, .. } => Some(command.clone()),
+                _ => None,
+            },
         ) {
             outcome.error = Some(format!(
                 "cannot write the audit log, nothing more is changed: {e}"

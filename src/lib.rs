@@ -174,9 +174,9 @@ fn fix_command(catalog: Catalog, args: &cli::FixArgs, run: &RunArgs) -> anyhow::
                 return Ok(report::exit::OK);
             }
             let failed = session
-                .restore(&leftovers, |l, r| match r {
-                    Ok(()) => println!("{}: {} restored", l.host, l.path),
-                    Err(e) => println!("{}: {}", l.host, redactor.redact(e)),
+                .restore(&leftovers, |host, what, r| match r {
+                    Ok(()) => println!("{host}: {what}"),
+                    Err(e) => println!("{host}: {}", redactor.redact(e)),
                 })
                 .await;
             return Ok(if failed == 0 {
@@ -408,38 +408,64 @@ impl FixSession {
         out
     }
 
-    /// Put leftovers back; the number that failed. Each restore is audited.
+    /// Put leftovers back, then restart again each service the interrupted apply restarted on
+    /// those hosts (so it runs on the restored files); the number that failed. Each is audited
+    /// and told to `each(host, what, result)`.
     pub async fn restore(
         &self,
         leftovers: &[fix::recover::Leftover],
-        mut each: impl FnMut(&fix::recover::Leftover, &Result<(), String>),
+        mut each: impl FnMut(&str, &str, &Result<(), String>),
     ) -> usize {
-        let mut failed = 0;
-        for l in leftovers {
-            let host = self.hosts.get(&l.host);
-            let r = fix::apply::restore_backup(self.ctx.probes.as_ref(), host, &l.path, &l.backup)
-                .await;
+        let audit = |l: &fix::recover::Leftover, step: &str, r: &Result<(), String>, ok: &str| {
             let entry = fix::audit::Entry {
                 time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 user: fix::audit::user(),
                 run: &l.run,
                 fix: &l.fix,
                 host: &l.host,
-                step: &format!("restore {}", l.path),
+                step,
                 path: Some(&l.path),
                 backup: Some(&l.backup),
                 before: None,
                 after: None,
-                outcome: if r.is_ok() {
-                    "restored"
-                } else {
-                    "restore failed"
-                },
+                outcome: if r.is_ok() { ok } else { "restore failed" },
                 detail: r.as_ref().err().cloned(),
             };
             let _ = fix::audit::append(&entry, &self.ctx.redactor);
+        };
+        let mut failed = 0;
+        let mut restarts: Vec<(&fix::recover::Leftover, &str)> = Vec::new();
+        for l in leftovers {
+            let host = self.hosts.get(&l.host);
+            let r = fix::apply::restore_backup(self.ctx.probes.as_ref(), host, &l.path, &l.backup)
+                .await;
+            audit(l, &format!("restore {}", l.path), &r, "restored");
             failed += usize::from(r.is_err());
-            each(l, &r);
+            each(&l.host, &format!("{} restored", l.path), &r);
+            if let Some(cmd) = &l.restart
+                && !restarts.iter().any(|(o, c)| o.host == l.host && c == cmd)
+            {
+                restarts.push((l, cmd));
+            }
+        }
+        for (l, cmd) in restarts {
+            let step = fix::FixStep::RestartService {
+                host: l.host.clone(),
+                service: "the service".into(),
+                command: cmd.to_string(),
+                sudo: self.hosts.get(&l.host).is_some_and(|h| h.sudo),
+            };
+            let r = fix::apply::apply_step(
+                self.ctx.probes.as_ref(),
+                self.hosts.get(&l.host),
+                &step,
+                &l.run,
+            )
+            .await
+            .map(|_| ());
+            audit(l, &format!("restart after restore: {cmd}"), &r, "restored");
+            failed += usize::from(r.is_err());
+            each(&l.host, &format!("restarted ({cmd})"), &r);
         }
         failed
     }

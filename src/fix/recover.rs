@@ -16,6 +16,9 @@ pub struct Leftover {
     pub path: String,
     /// Its backup (it may or may not exist: the kill may have come before the copy).
     pub backup: String,
+    /// The restart the same apply started on that host (run again once the files are back, so
+    /// the service does not keep running on the new ones).
+    pub restart: Option<String>,
 }
 
 /// Outcomes that close a (run, fix, host): after one of these, nothing is left to restore.
@@ -56,12 +59,22 @@ pub fn leftovers(records: &[Record]) -> Vec<Leftover> {
         if closed(r) || unchanged {
             continue;
         }
+        let restart = records
+            .iter()
+            .find(|c| {
+                c.run == r.run
+                    && c.host == r.host
+                    && c.outcome == "started"
+                    && c.step.starts_with("restart ")
+            })
+            .and_then(|c| c.detail.clone());
         let l = Leftover {
             run: r.run.clone(),
             fix: r.fix.clone(),
             host: r.host.clone(),
             path: path.clone(),
             backup: backup.clone(),
+            restart,
         };
         if !out.contains(&l) {
             out.push(l);
@@ -104,6 +117,10 @@ mod tests {
             rec("2", "n1", "edit", p, "started"),
             rec("2", "n1", "edit", p, "changed"),
             rec("2", "n2", "edit", p, "started"),
+            Record {
+                detail: Some("systemctl restart containerd".into()),
+                ..rec("2", "n1", "restart containerd", None, "started")
+            },
             // run 3 found the file already right
             rec("3", "n3", "edit", p, "started"),
             rec("3", "n3", "edit", p, "unchanged"),
@@ -116,5 +133,10 @@ mod tests {
             left[0].backup,
             "/etc/containerd/config.toml.pulldoctor-backup-2"
         );
+        assert_eq!(
+            left[0].restart.as_deref(),
+            Some("systemctl restart containerd")
+        );
+        assert_eq!(left[1].restart, None);
     }
 }
