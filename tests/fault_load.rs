@@ -1,14 +1,17 @@
 //! Faults under load: a 100-host inventory where most hosts are real sshd and the rest refuse
-//! (closed port), drop (iptables DROP inside a network namespace of the test's own), accept and
-//! stall (silent, or a banner and then silence), drop the connection in the middle of a command
-//! (sshd whose command kills its own session), or present a host key other than known_hosts; the
-//! registry floods (a 1 GB token answer) and an image's registry stalls. The real binary, headless:
-//! it ends within its deadline, every host gets a verdict with a reason, its peak RSS stays under
-//! 100 MB, nothing secret or a panic on stderr. The dashboard over the same inventory: a key
-//! is on screen within a second while the checks still run.
+//! (closed port), drop (iptables DROP inside a network namespace of the test's own,
+//! `pdf-fault`), accept and stall (silent, or a banner and then silence), drop the connection in
+//! the middle of a command (an sshd whose command kills its own session after printing a line),
+//! or present a host key other than the one in known_hosts. pulldoctor opens one session per host
+//! and run, so a key that changes "mid-run" is met at that host's connect: what is checked is
+//! that it is refused there, with the host and the step. The real binary, headless, with a
+//! registry that floods (its token realm answers with 1 GB) and a pull secret: it ends within
+//! its deadline, every host gets a verdict with a reason, its peak RSS (VmHWM) stays under
+//! 100 MB, and stdout/stderr hold no panic and not the secret. Then the dashboard over the same
+//! hosts with a registry that stalls: while checks still run, a key is on screen within a second.
 //!
-//! Needs root (sshd, a network namespace `pdf-fault`, iptables inside it) and tmux for the
-//! dashboard part; without them it says so and checks nothing.
+//! Needs root (sshd, `ip netns`, iptables inside the namespace) and tmux for the dashboard part;
+//! without them it says so and checks nothing. About 35 s on an idle 2-core machine.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
