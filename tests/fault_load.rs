@@ -421,3 +421,57 @@ fn dashboard_run(s: &Setup) {
     );
     assert!(quit < Duration::from_secs(3), "q took {quit:?}");
 }
+
+/// A host whose key changes between two commands of one run (sshd restarted with another key
+/// after the first session died): the second command connects again and is refused at the host
+/// key, naming the change, instead of failing on the dead session or trusting the new key.
+#[tokio::test]
+async fn host_key_changes_mid_run() {
+    use pulldoctor::ssh::{SshOptions, SshPool, Step};
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED host_key_changes_mid_run: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = FleetKeys::new(dir.path());
+    let port = std::net::TcpListener::bind("127.0.5.250:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = FleetHost {
+        name: "rekeyed".into(),
+        addr: "127.0.5.250".into(),
+        port,
+    };
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, keys.known_hosts(std::slice::from_ref(&host))).unwrap();
+    let first = Procs(vec![keys.sshd(&host, None, None, "")]);
+    assert!(wait_listening(&host.addr, port, Duration::from_secs(20)));
+
+    let mut opts = SshOptions::from_env();
+    opts.known_hosts = vec![known_hosts];
+    opts.default_identities = vec![keys.client_key.clone()];
+    opts.use_agent = false;
+    opts.default_user = "root".into();
+    opts.connect_timeout = Duration::from_secs(10);
+    opts.command_timeout = Duration::from_secs(10);
+    let pool = SshPool::new(opts);
+    let dest = format!("root@{}:{port}", host.addr);
+    let out = pool.exec(&dest, "echo first").await.unwrap();
+    assert_eq!(out.stdout, b"first\n");
+
+    // the session dies (its sshd process is killed) and the host comes back with another key
+    let cut = pool.exec(&dest, "kill -9 $PPID").await;
+    assert!(cut.is_err(), "{cut:?}");
+    drop(first);
+    let other_key = dir.path().join("other_host");
+    common::fleet::keygen(&other_key);
+    let _second = Procs(vec![keys.sshd(&host, Some(&other_key), None, "")]);
+    assert!(wait_listening(&host.addr, port, Duration::from_secs(20)));
+
+    let again = pool.exec(&dest, "echo second").await;
+    let e = again.expect_err("a changed key is refused");
+    assert_eq!(e.step, Step::HostKey, "{e}");
+    assert!(e.message.contains("CHANGED"), "{e}");
+}
