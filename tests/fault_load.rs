@@ -11,7 +11,7 @@
 //! hosts with a registry that stalls: while checks still run, a key is on screen within a second.
 //!
 //! Needs root (sshd, `ip netns`, iptables inside the namespace) and tmux for the dashboard part;
-//! without them it says so and checks nothing. About 35 s on an idle 2-core machine.
+//! without them it says so and checks nothing. About 20 s on this 2-core machine.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
