@@ -106,6 +106,14 @@ pub trait Probes: Send + Sync {
     /// Run `command` on inventory host `host`, reached at SSH `destination`.
     fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a>;
 
+    /// Reach inventory host `host` at SSH `destination`: connect, verify its host key,
+    /// authenticate, and keep the session for its commands, without running one (every command
+    /// costs the host a shell start, its rc files included). A bundle records it as the command
+    /// `true`, so bundles recorded before this existed replay the same.
+    fn reach<'a>(&'a self, host: &'a str, destination: &'a str) -> ExecFuture<'a> {
+        self.exec(host, destination, REACH_COMMAND)
+    }
+
     /// Send an HTTP request from here (the registry, its token realm, the GitLab API, a Docker
     /// socket).
     fn http<'a>(&'a self, request: &'a HttpRequest) -> HttpFuture<'a>;
@@ -124,6 +132,9 @@ pub trait Probes: Send + Sync {
         })
     }
 }
+
+/// The command a reach is recorded as (and was run as, before sessions were reached without one).
+pub const REACH_COMMAND: &str = "true";
 
 /// Seconds a local command may run.
 pub const LOCAL_TIMEOUT_SECS: u64 = 60;
@@ -261,6 +272,25 @@ impl LiveProbes {
     }
 }
 
+impl LiveProbes {
+    /// The SSH pool, or the error every SSH read of a run without one gets.
+    fn ssh_pool(&self, host: &str) -> Result<&crate::ssh::SshPool, ProbeError> {
+        self.ssh.as_deref().ok_or_else(|| {
+            ProbeError::Ssh(crate::ssh::SshError {
+                host: host.to_string(),
+                step: crate::ssh::Step::Config,
+                message: "SSH is not set up for this run".to_string(),
+            })
+        })
+    }
+}
+
+/// An SSH failure, naming the host as the inventory does.
+fn ssh_error_of(host: &str, mut e: crate::ssh::SshError) -> ProbeError {
+    e.host = host.to_string();
+    ProbeError::Ssh(e)
+}
+
 impl Probes for LiveProbes {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, ProbeError> {
         let err = |message: String| ProbeError::Read {
@@ -297,17 +327,25 @@ impl Probes for LiveProbes {
 
     fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a> {
         Box::pin(async move {
-            let Some(pool) = &self.ssh else {
-                return Err(ProbeError::Ssh(crate::ssh::SshError {
-                    host: host.to_string(),
-                    step: crate::ssh::Step::Config,
-                    message: "SSH is not set up for this run".to_string(),
-                }));
-            };
-            pool.exec(destination, command).await.map_err(|mut e| {
-                // name the host as the inventory does
-                e.host = host.to_string();
-                ProbeError::Ssh(e)
+            self.ssh_pool(host)?
+                .exec(destination, command)
+                .await
+                .map_err(|e| ssh_error_of(host, e))
+        })
+    }
+
+    fn reach<'a>(&'a self, host: &'a str, destination: &'a str) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            self.ssh_pool(host)?
+                .connect(destination)
+                .await
+                .map_err(|e| ssh_error_of(host, e))?;
+            Ok(CommandOutput {
+                exit_status: Some(0),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             })
         })
     }
@@ -399,6 +437,25 @@ impl RecordingProbes {
 
     /// A command's answer as it is recorded: redacted, and Kubernetes Secret values in it masked
     /// (`kubectl get secrets -o json` prints them base64-encoded, out of the redactor's sight).
+    /// Record what a command on a host returned; what the run goes on with is what was
+    /// recorded, so a replay gives the same report.
+    fn record_exec(
+        &self,
+        host: &str,
+        command: &str,
+        result: &Result<CommandOutput, ProbeError>,
+    ) -> Result<CommandOutput, ProbeError> {
+        let recorded = self.recorded_output(result);
+        self.record(ProbeRecord::Exec {
+            host: host.to_string(),
+            command: command.to_string(),
+            result: recorded.clone(),
+        });
+        recorded
+            .map(|r| r.into_output())
+            .map_err(|message| ProbeError::Recorded { message })
+    }
+
     fn recorded_output(
         &self,
         result: &Result<CommandOutput, ProbeError>,
@@ -503,16 +560,14 @@ impl Probes for RecordingProbes {
     fn exec<'a>(&'a self, host: &'a str, destination: &'a str, command: &'a str) -> ExecFuture<'a> {
         Box::pin(async move {
             let result = self.inner.exec(host, destination, command).await;
-            let recorded = self.recorded_output(&result);
-            self.record(ProbeRecord::Exec {
-                host: host.to_string(),
-                command: command.to_string(),
-                result: recorded.clone(),
-            });
-            // what the run goes on with is what was recorded, so a replay gives the same report
-            recorded
-                .map(|r| r.into_output())
-                .map_err(|message| ProbeError::Recorded { message })
+            self.record_exec(host, command, &result)
+        })
+    }
+
+    fn reach<'a>(&'a self, host: &'a str, destination: &'a str) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let result = self.inner.reach(host, destination).await;
+            self.record_exec(host, REACH_COMMAND, &result)
         })
     }
 

@@ -4,7 +4,8 @@
 //!
 //! One session per host, opened on first use and shared by all of that host's commands; a host
 //! that cannot be reached fails once and every later command on it gets the same error at once,
-//! so a dead host costs one connect timeout, not one per check. A global and a per-host limit
+//! so a dead host costs one connect timeout, not one per check. A session that closes (the host
+//! restarted sshd) is opened again on next use, with its host key checked again. A global and a per-host limit
 //! bound the commands running at once.
 
 pub mod config;
@@ -414,7 +415,16 @@ impl SshPool {
                     .sessions
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                sessions.entry(destination.to_string()).or_default().clone()
+                let entry = sessions.entry(destination.to_string()).or_default();
+                // a session that has since closed (sshd restarted, the link dropped) is opened
+                // again, host key checked again; a failure stays cached, so a dead host still
+                // costs one timeout
+                if let Some(Ok(open)) = entry.get()
+                    && open.handle.is_closed()
+                {
+                    *entry = SessionCell::default();
+                }
+                entry.clone()
             };
             cell.get_or_init(|| self.open(destination, depth))
                 .await

@@ -1,14 +1,17 @@
 //! Faults under load: a 100-host inventory where most hosts are real sshd and the rest refuse
-//! (closed port), drop (iptables DROP inside a network namespace of the test's own), accept and
-//! stall (silent, or a banner and then silence), drop the connection in the middle of a command
-//! (sshd whose command kills its own session), or present a host key other than known_hosts; the
-//! registry floods (a 1 GB token answer) and an image's registry stalls. The real binary, headless:
-//! it ends within its deadline, every host gets a verdict with a reason, its peak RSS stays under
-//! 100 MB, nothing secret or a panic on stderr. The dashboard over the same inventory: a key
-//! is on screen within a second while the checks still run.
+//! (closed port), drop (iptables DROP inside a network namespace of the test's own,
+//! `pdf-fault`), accept and stall (silent, or a banner and then silence), drop the connection in
+//! the middle of a command (an sshd whose command kills its own session after printing a line),
+//! or present a host key other than the one in known_hosts. pulldoctor opens one session per host
+//! and run, so a key that changes "mid-run" is met at that host's connect: what is checked is
+//! that it is refused there, with the host and the step. The real binary, headless, with a
+//! registry that floods (its token realm answers with 1 GB) and a pull secret: it ends within
+//! its deadline, every host gets a verdict with a reason, its peak RSS (VmHWM) stays under
+//! 100 MB, and stdout/stderr hold no panic and not the secret. Then the dashboard over the same
+//! hosts with a registry that stalls: while checks still run, a key is on screen within a second.
 //!
-//! Needs root (sshd, a network namespace `pdf-fault`, iptables inside it) and tmux for the
-//! dashboard part; without them it says so and checks nothing.
+//! Needs root (sshd, `ip netns`, iptables inside the namespace) and tmux for the dashboard part;
+//! without them it says so and checks nothing. About 20 s on this 2-core machine.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -417,4 +420,58 @@ fn dashboard_run(s: &Setup) {
         quit.as_millis()
     );
     assert!(quit < Duration::from_secs(3), "q took {quit:?}");
+}
+
+/// A host whose key changes between two commands of one run (sshd restarted with another key
+/// after the first session died): the second command connects again and is refused at the host
+/// key, naming the change, instead of failing on the dead session or trusting the new key.
+#[tokio::test]
+async fn host_key_changes_mid_run() {
+    use pulldoctor::ssh::{SshOptions, SshPool, Step};
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED host_key_changes_mid_run: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = FleetKeys::new(dir.path());
+    let port = std::net::TcpListener::bind("127.0.5.250:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = FleetHost {
+        name: "rekeyed".into(),
+        addr: "127.0.5.250".into(),
+        port,
+    };
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, keys.known_hosts(std::slice::from_ref(&host))).unwrap();
+    let first = Procs(vec![keys.sshd(&host, None, None, "")]);
+    assert!(wait_listening(&host.addr, port, Duration::from_secs(20)));
+
+    let mut opts = SshOptions::from_env();
+    opts.known_hosts = vec![known_hosts];
+    opts.default_identities = vec![keys.client_key.clone()];
+    opts.use_agent = false;
+    opts.default_user = "root".into();
+    opts.connect_timeout = Duration::from_secs(10);
+    opts.command_timeout = Duration::from_secs(10);
+    let pool = SshPool::new(opts);
+    let dest = format!("root@{}:{port}", host.addr);
+    let out = pool.exec(&dest, "echo first").await.unwrap();
+    assert_eq!(out.stdout, b"first\n");
+
+    // the session dies (its sshd process is killed) and the host comes back with another key
+    let cut = pool.exec(&dest, "kill -9 $PPID").await;
+    assert!(cut.is_err(), "{cut:?}");
+    drop(first);
+    let other_key = dir.path().join("other_host");
+    common::fleet::keygen(&other_key);
+    let _second = Procs(vec![keys.sshd(&host, Some(&other_key), None, "")]);
+    assert!(wait_listening(&host.addr, port, Duration::from_secs(20)));
+
+    let again = pool.exec(&dest, "echo second").await;
+    let e = again.expect_err("a changed key is refused");
+    assert_eq!(e.step, Step::HostKey, "{e}");
+    assert!(e.message.contains("CHANGED"), "{e}");
 }

@@ -346,3 +346,62 @@ pub fn wait_with_peak_rss(child: Child) -> (std::process::Output, u64) {
     let _ = poller.join();
     (out, peak.load(std::sync::atomic::Ordering::SeqCst))
 }
+
+/// A TCP relay that adds network latency: connections to `listen` reach `upstream` after one
+/// round trip (the TCP handshake a real link costs), and every chunk of data is delivered
+/// `one_way` later than it was sent, in each direction, in order. It stands in for `tc netem
+/// delay` where the kernel has no netem (the delay is per chunk, like netem's per packet;
+/// bandwidth is not limited). Its threads end with the test process.
+pub fn delay_proxy(listen: (&str, u16), upstream: std::net::SocketAddr, one_way: Duration) {
+    let listener = std::net::TcpListener::bind(listen).expect("bind the delay proxy");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { continue };
+            std::thread::spawn(move || {
+                std::thread::sleep(one_way * 2);
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (c2, s2) = (client.try_clone(), server.try_clone());
+                if let (Ok(c2), Ok(s2)) = (c2, s2) {
+                    delayed_pipe(client, s2, one_way);
+                    delayed_pipe(server, c2, one_way);
+                }
+            });
+        }
+    });
+}
+
+/// Copy `from` to `to`, each chunk `delay` after it was read; the write side is shut down at
+/// the end of `from`.
+fn delayed_pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Duration) {
+    use std::io::{Read as _, Write as _};
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        while let Ok((due, data)) = rx.recv() {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if to.write_all(&data).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
