@@ -12,9 +12,12 @@
 
 pub mod apply;
 pub mod audit;
+pub mod ci;
 pub mod diff;
+pub mod lines;
 pub mod node;
 pub mod recover;
+pub mod rerun;
 
 pub use crate::model::{FixPlan, FixStep};
 
@@ -83,6 +86,12 @@ pub trait Fixer: Send + Sync {
 pub struct FixInputs {
     /// The inventory.
     pub inventory: Option<crate::inventory::Inventory>,
+    /// The `.gitlab-ci.yml` of the local checkout.
+    pub ci: Option<crate::check::runner_tags::CiSource>,
+    /// GitLab, for the runners (`[gitlab]` url and project).
+    pub gitlab: Option<crate::check::runner_tags::GitlabTarget>,
+    /// The Docker daemons the CI jobs talk to.
+    pub daemons: Vec<crate::check::api_skew::DaemonTarget>,
 }
 
 /// Every fixer the inputs allow.
@@ -96,6 +105,18 @@ pub fn fixers(inputs: &FixInputs) -> Vec<Arc<dyn Fixer>> {
             out.push(Arc::new(node::NodeRegistry {
                 host: host.clone(),
                 registry: registry.address.clone(),
+            }));
+        }
+    }
+    if let Some(ci) = &inputs.ci {
+        out.push(Arc::new(ci::CiImageBump {
+            ci: ci.clone(),
+            daemons: inputs.daemons.clone(),
+        }));
+        if let Some(gitlab) = &inputs.gitlab {
+            out.push(Arc::new(ci::CiRunnerTags {
+                ci: ci.clone(),
+                gitlab: gitlab.clone(),
             }));
         }
     }

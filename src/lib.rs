@@ -267,7 +267,17 @@ impl FixSession {
             .flat_map(|inv| inv.hosts.iter())
             .map(|h| (h.name.clone(), h.clone()))
             .collect();
-        let inputs = fix::FixInputs { inventory };
+        let inputs = fix::FixInputs {
+            ci: ci_source(inventory.as_ref(), run),
+            gitlab: inventory
+                .as_ref()
+                .and_then(check::runner_tags::GitlabTarget::from_inventory),
+            daemons: check::api_skew::daemon_targets(
+                run.docker_socket.as_ref(),
+                inventory.as_ref(),
+            ),
+            inventory,
+        };
         Ok(Self {
             ctx: CheckContext {
                 probes,
