@@ -15,6 +15,7 @@ pub mod audit;
 pub mod ci;
 pub mod diff;
 pub mod lines;
+pub mod manifests;
 pub mod node;
 pub mod recover;
 pub mod rerun;
@@ -92,6 +93,10 @@ pub struct FixInputs {
     pub gitlab: Option<crate::check::runner_tags::GitlabTarget>,
     /// The Docker daemons the CI jobs talk to.
     pub daemons: Vec<crate::check::api_skew::DaemonTarget>,
+    /// Where the workloads are read (manifest files, or kubectl).
+    pub cluster: Option<crate::check::cluster::ClusterSource>,
+    /// CI job logs (what CI pushed).
+    pub job_logs: Vec<String>,
 }
 
 /// Every fixer the inputs allow.
@@ -107,6 +112,27 @@ pub fn fixers(inputs: &FixInputs) -> Vec<Arc<dyn Fixer>> {
                 registry: registry.address.clone(),
             }));
         }
+    }
+    if let Some(source) = &inputs.cluster {
+        let inv = inputs.inventory.as_ref();
+        let registry = inv
+            .and_then(|i| i.registry.as_ref())
+            .map(|r| r.address.clone());
+        let vars = match (&registry, inv.and_then(|i| i.gitlab.project.as_deref())) {
+            (Some(r), Some(p)) => crate::check::image_names::CiVariables::gitlab(r, p),
+            _ => crate::check::image_names::CiVariables::default(),
+        };
+        out.push(Arc::new(manifests::DeploymentImage {
+            source: source.clone(),
+            names: crate::check::image_names::ImageNames {
+                cluster: Arc::new(crate::check::cluster::ClusterReader::new(source.clone())),
+                job_logs: inputs.job_logs.clone(),
+                ci: inputs.ci.clone(),
+                pushed: Vec::new(),
+                vars,
+                registry,
+            },
+        }));
     }
     if let Some(ci) = &inputs.ci {
         out.push(Arc::new(ci::CiImageBump {

@@ -276,6 +276,12 @@ impl FixSession {
                 run.docker_socket.as_ref(),
                 inventory.as_ref(),
             ),
+            cluster: cluster_source(
+                inventory.as_ref(),
+                run,
+                check::cluster::local_kubectl_available(),
+            ),
+            job_logs: run.job_logs.clone(),
             inventory,
         };
         Ok(Self {
@@ -855,6 +861,34 @@ fn plan_inventory(inv: &Inventory, args: &RunArgs) -> Vec<Arc<dyn Check>> {
     plan
 }
 
+/// Where the workloads are read: `--manifests`, else kubectl on a control-plane host of the
+/// inventory, else a local kubectl (when there is one and the run has an inventory or
+/// `--kube-namespace`).
+fn cluster_source(
+    inv: Option<&Inventory>,
+    args: &RunArgs,
+    local_kubectl: bool,
+) -> Option<check::cluster::ClusterSource> {
+    use check::cluster::ClusterSource;
+    let namespace = args
+        .kube_namespace
+        .clone()
+        .or_else(|| inv.and_then(|i| i.kubernetes.namespace.clone()));
+    let control_plane = inv.and_then(|i| i.hosts_with(inventory::Role::ControlPlane).next());
+    if !args.manifests.is_empty() {
+        Some(ClusterSource::Manifests(args.manifests.clone()))
+    } else if let Some(host) = control_plane {
+        Some(ClusterSource::Ssh {
+            host: host.clone(),
+            namespace,
+        })
+    } else if local_kubectl && (inv.is_some() || args.kube_namespace.is_some()) {
+        Some(ClusterSource::Local { namespace })
+    } else {
+        None
+    }
+}
+
 /// The cluster's own view and the image-name comparison: from `--manifests`, else kubectl on a
 /// control-plane host of the inventory, else a local kubectl (when there is one, with a
 /// kubeconfig, and the run has an inventory or `--kube-namespace`).
@@ -864,22 +898,8 @@ fn plan_cluster(
     local_kubectl: bool,
     inputs: &[String],
 ) -> Vec<Arc<dyn Check>> {
-    use check::cluster::{ClusterPulls, ClusterReader, ClusterSource};
-    let namespace = args
-        .kube_namespace
-        .clone()
-        .or_else(|| inv.and_then(|i| i.kubernetes.namespace.clone()));
-    let control_plane = inv.and_then(|i| i.hosts_with(inventory::Role::ControlPlane).next());
-    let source = if !args.manifests.is_empty() {
-        ClusterSource::Manifests(args.manifests.clone())
-    } else if let Some(host) = control_plane {
-        ClusterSource::Ssh {
-            host: host.clone(),
-            namespace,
-        }
-    } else if local_kubectl && (inv.is_some() || args.kube_namespace.is_some()) {
-        ClusterSource::Local { namespace }
-    } else {
+    use check::cluster::{ClusterPulls, ClusterReader};
+    let Some(source) = cluster_source(inv, args, local_kubectl) else {
         return Vec::new();
     };
     let reader = Arc::new(ClusterReader::new(source));
