@@ -17,6 +17,7 @@ pub mod diff;
 pub mod lines;
 pub mod manifests;
 pub mod node;
+pub mod pull_secret;
 pub mod recover;
 pub mod rerun;
 
@@ -97,6 +98,8 @@ pub struct FixInputs {
     pub cluster: Option<crate::check::cluster::ClusterSource>,
     /// CI job logs (what CI pushed).
     pub job_logs: Vec<String>,
+    /// The registry, its images and pull secret.
+    pub registry: Option<crate::check::registry::RegistryPlan>,
 }
 
 /// Every fixer the inputs allow.
@@ -132,6 +135,19 @@ pub fn fixers(inputs: &FixInputs) -> Vec<Arc<dyn Fixer>> {
                 vars,
                 registry,
             },
+        }));
+    }
+    if let Some(plan) = &inputs.registry
+        && let Some(secret) = &plan.pull_secret
+        && !plan.images.is_empty()
+    {
+        out.push(Arc::new(pull_secret::PullSecret {
+            registry: crate::check::registry::RegistryTarget {
+                address: plan.address.clone(),
+                ca_file: plan.ca.clone(),
+            },
+            images: plan.images.clone(),
+            secret: secret.clone(),
         }));
     }
     if let Some(ci) = &inputs.ci {

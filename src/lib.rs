@@ -255,6 +255,10 @@ impl FixSession {
         {
             redactor.add_literal(&token);
         }
+        // the new pull-secret token is read by the command, never shown
+        if let Ok(password) = std::env::var(fix::pull_secret::PASSWORD_ENV) {
+            redactor.add_literal(&password);
+        }
         let ssh = inventory
             .as_ref()
             .filter(|inv| !inv.hosts.is_empty())
@@ -282,6 +286,12 @@ impl FixSession {
                 check::cluster::local_kubectl_available(),
             ),
             job_logs: run.job_logs.clone(),
+            registry: check::registry::RegistryPlan::merge(
+                inventory.as_ref().and_then(|i| i.registry.as_ref()),
+                &run.images,
+                run.pull_secret.as_deref(),
+                run.registry_ca.as_deref(),
+            ),
             inventory,
         };
         Ok(Self {
