@@ -14,6 +14,7 @@ pub mod apply;
 pub mod audit;
 pub mod ci;
 pub mod diff;
+pub mod gitlab_rb;
 pub mod lines;
 pub mod manifests;
 pub mod node;
@@ -135,6 +136,28 @@ pub fn fixers(inputs: &FixInputs) -> Vec<Arc<dyn Fixer>> {
                 vars,
                 registry,
             },
+        }));
+    }
+    // the realm matters as the nodes see it: without nodes there is nobody to test it from
+    let nodes: Vec<Host> = inputs
+        .inventory
+        .iter()
+        .flat_map(|i| i.hosts_with(crate::inventory::Role::Node))
+        .cloned()
+        .collect();
+    if let Some(plan) = &inputs.registry
+        && !nodes.is_empty()
+    {
+        let inv = inputs.inventory.as_ref();
+        out.push(Arc::new(gitlab_rb::GitlabRealm {
+            registry: crate::check::registry::RegistryTarget {
+                address: plan.address.clone(),
+                ca_file: plan.ca.clone(),
+            },
+            nodes,
+            gitlab: inv
+                .and_then(|i| i.hosts_with(crate::inventory::Role::Gitlab).next())
+                .cloned(),
         }));
     }
     if let Some(plan) = &inputs.registry
