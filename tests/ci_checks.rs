@@ -102,6 +102,8 @@ fn unix_double(path: &Path, handler: Handler) {
 
 const TOKEN: &str = "glpat-Zq8xW2vN4rT6yU1pK3sD";
 const TOKEN_ENV: &str = "PULLDOCTOR_CI_TEST_TOKEN";
+/// A registry password planted in the environment of the fix runs.
+const REGISTRY_PASSWORD: &str = "rp-Wq7Lm2Xc9Vb4";
 
 fn rfc3339_ago(secs: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::seconds(secs))
@@ -845,7 +847,12 @@ fn fix_changes_the_stuck_jobs_tags_to_the_runners() {
     let original = std::fs::read_to_string(&ci).unwrap();
     let state = dir.path().join("state");
     let inv_s = inv.to_str().unwrap();
-    let env = [(TOKEN_ENV, TOKEN)];
+    // planted: the project token, and the registry password a pull-secret fix would read
+    let env = [
+        (TOKEN_ENV, TOKEN),
+        ("GITLAB_TOKEN", TOKEN),
+        ("PULLDOCTOR_REGISTRY_PASSWORD", REGISTRY_PASSWORD),
+    ];
     let dry = fix_run(&state, &["--config", inv_s, "fix", "--dry-run"], &env);
     let shown = text(&dry);
     assert_eq!(common::code(&dry), 0, "{shown}");
@@ -871,5 +878,9 @@ fn fix_changes_the_stuck_jobs_tags_to_the_runners() {
     let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
     for out in [&shown, &shown_yes, &text(&again), &audit] {
         assert!(!out.contains(TOKEN), "the token leaked: {out}");
+        assert!(
+            !out.contains(REGISTRY_PASSWORD),
+            "the password leaked: {out}"
+        );
     }
 }
