@@ -12,10 +12,16 @@
 
 pub mod apply;
 pub mod audit;
+pub mod ci;
 pub mod diff;
+pub mod gitlab_rb;
 pub mod hops;
+pub mod lines;
+pub mod manifests;
 pub mod node;
+pub mod pull_secret;
 pub mod recover;
+pub mod rerun;
 
 pub use crate::model::{FixPlan, FixStep};
 
@@ -84,6 +90,18 @@ pub trait Fixer: Send + Sync {
 pub struct FixInputs {
     /// The inventory.
     pub inventory: Option<crate::inventory::Inventory>,
+    /// The `.gitlab-ci.yml` of the local checkout.
+    pub ci: Option<crate::check::runner_tags::CiSource>,
+    /// GitLab, for the runners (`[gitlab]` url and project).
+    pub gitlab: Option<crate::check::runner_tags::GitlabTarget>,
+    /// The Docker daemons the CI jobs talk to.
+    pub daemons: Vec<crate::check::api_skew::DaemonTarget>,
+    /// Where the workloads are read (manifest files, or kubectl).
+    pub cluster: Option<crate::check::cluster::ClusterSource>,
+    /// CI job logs (what CI pushed).
+    pub job_logs: Vec<String>,
+    /// The registry, its images and pull secret.
+    pub registry: Option<crate::check::registry::RegistryPlan>,
 }
 
 /// Every fixer the inputs allow.
@@ -105,6 +123,74 @@ pub fn fixers(inputs: &FixInputs) -> Vec<Arc<dyn Fixer>> {
             if let Some(walk) = crate::route_check(inv, route) {
                 out.push(Arc::new(hops::HopForwarding::new(walk)));
             }
+        }
+    }
+    if let Some(source) = &inputs.cluster {
+        let inv = inputs.inventory.as_ref();
+        let registry = inv
+            .and_then(|i| i.registry.as_ref())
+            .map(|r| r.address.clone());
+        let vars = match (&registry, inv.and_then(|i| i.gitlab.project.as_deref())) {
+            (Some(r), Some(p)) => crate::check::image_names::CiVariables::gitlab(r, p),
+            _ => crate::check::image_names::CiVariables::default(),
+        };
+        out.push(Arc::new(manifests::DeploymentImage {
+            source: source.clone(),
+            names: crate::check::image_names::ImageNames {
+                cluster: Arc::new(crate::check::cluster::ClusterReader::new(source.clone())),
+                job_logs: inputs.job_logs.clone(),
+                ci: inputs.ci.clone(),
+                pushed: Vec::new(),
+                vars,
+                registry,
+            },
+        }));
+    }
+    // the realm matters as the nodes see it: without nodes there is nobody to test it from
+    let nodes: Vec<Host> = inputs
+        .inventory
+        .iter()
+        .flat_map(|i| i.hosts_with(crate::inventory::Role::Node))
+        .cloned()
+        .collect();
+    if let Some(plan) = &inputs.registry
+        && !nodes.is_empty()
+    {
+        let inv = inputs.inventory.as_ref();
+        out.push(Arc::new(gitlab_rb::GitlabRealm {
+            registry: crate::check::registry::RegistryTarget {
+                address: plan.address.clone(),
+                ca_file: plan.ca.clone(),
+            },
+            nodes,
+            gitlab: inv
+                .and_then(|i| i.hosts_with(crate::inventory::Role::Gitlab).next())
+                .cloned(),
+        }));
+    }
+    if let Some(plan) = &inputs.registry
+        && let Some(secret) = &plan.pull_secret
+        && !plan.images.is_empty()
+    {
+        out.push(Arc::new(pull_secret::PullSecret {
+            registry: crate::check::registry::RegistryTarget {
+                address: plan.address.clone(),
+                ca_file: plan.ca.clone(),
+            },
+            images: plan.images.clone(),
+            secret: secret.clone(),
+        }));
+    }
+    if let Some(ci) = &inputs.ci {
+        out.push(Arc::new(ci::CiImageBump {
+            ci: ci.clone(),
+            daemons: inputs.daemons.clone(),
+        }));
+        if let Some(gitlab) = &inputs.gitlab {
+            out.push(Arc::new(ci::CiRunnerTags {
+                ci: ci.clone(),
+                gitlab: gitlab.clone(),
+            }));
         }
     }
     out

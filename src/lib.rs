@@ -342,6 +342,10 @@ impl FixSession {
         {
             redactor.add_pull_secret_file(secret);
         }
+        // the new pull-secret token is read by the command, never shown
+        if let Ok(password) = std::env::var(fix::pull_secret::PASSWORD_ENV) {
+            redactor.add_literal(&password);
+        }
         let ssh = inventory
             .as_ref()
             .filter(|inv| !inv.hosts.is_empty())
@@ -354,7 +358,29 @@ impl FixSession {
             .flat_map(|inv| inv.hosts.iter())
             .map(|h| (h.name.clone(), h.clone()))
             .collect();
-        let inputs = fix::FixInputs { inventory };
+        let inputs = fix::FixInputs {
+            ci: ci_source(inventory.as_ref(), run),
+            gitlab: inventory
+                .as_ref()
+                .and_then(check::runner_tags::GitlabTarget::from_inventory),
+            daemons: check::api_skew::daemon_targets(
+                run.docker_socket.as_ref(),
+                inventory.as_ref(),
+            ),
+            cluster: cluster_source(
+                inventory.as_ref(),
+                run,
+                check::cluster::local_kubectl_available(),
+            ),
+            job_logs: run.job_logs.clone(),
+            registry: check::registry::RegistryPlan::merge(
+                inventory.as_ref().and_then(|i| i.registry.as_ref()),
+                &run.images,
+                run.pull_secret.as_deref(),
+                run.registry_ca.as_deref(),
+            ),
+            inventory,
+        };
         Ok(Self {
             ctx: CheckContext {
                 probes,
@@ -979,6 +1005,34 @@ fn plan_inventory(inv: &Inventory, args: &RunArgs) -> Vec<Arc<dyn Check>> {
     plan
 }
 
+/// Where the workloads are read: `--manifests`, else kubectl on a control-plane host of the
+/// inventory, else a local kubectl (when there is one and the run has an inventory or
+/// `--kube-namespace`).
+fn cluster_source(
+    inv: Option<&Inventory>,
+    args: &RunArgs,
+    local_kubectl: bool,
+) -> Option<check::cluster::ClusterSource> {
+    use check::cluster::ClusterSource;
+    let namespace = args
+        .kube_namespace
+        .clone()
+        .or_else(|| inv.and_then(|i| i.kubernetes.namespace.clone()));
+    let control_plane = inv.and_then(|i| i.hosts_with(inventory::Role::ControlPlane).next());
+    if !args.manifests.is_empty() {
+        Some(ClusterSource::Manifests(args.manifests.clone()))
+    } else if let Some(host) = control_plane {
+        Some(ClusterSource::Ssh {
+            host: host.clone(),
+            namespace,
+        })
+    } else if local_kubectl && (inv.is_some() || args.kube_namespace.is_some()) {
+        Some(ClusterSource::Local { namespace })
+    } else {
+        None
+    }
+}
+
 /// The cluster's own view and the image-name comparison: from `--manifests`, else kubectl on a
 /// control-plane host of the inventory, else a local kubectl (when there is one, with a
 /// kubeconfig, and the run has an inventory or `--kube-namespace`).
@@ -988,22 +1042,8 @@ fn plan_cluster(
     local_kubectl: bool,
     inputs: &[String],
 ) -> Vec<Arc<dyn Check>> {
-    use check::cluster::{ClusterPulls, ClusterReader, ClusterSource};
-    let namespace = args
-        .kube_namespace
-        .clone()
-        .or_else(|| inv.and_then(|i| i.kubernetes.namespace.clone()));
-    let control_plane = inv.and_then(|i| i.hosts_with(inventory::Role::ControlPlane).next());
-    let source = if !args.manifests.is_empty() {
-        ClusterSource::Manifests(args.manifests.clone())
-    } else if let Some(host) = control_plane {
-        ClusterSource::Ssh {
-            host: host.clone(),
-            namespace,
-        }
-    } else if local_kubectl && (inv.is_some() || args.kube_namespace.is_some()) {
-        ClusterSource::Local { namespace }
-    } else {
+    use check::cluster::{ClusterPulls, ClusterReader};
+    let Some(source) = cluster_source(inv, args, local_kubectl) else {
         return Vec::new();
     };
     let reader = Arc::new(ClusterReader::new(source));

@@ -102,6 +102,8 @@ fn unix_double(path: &Path, handler: Handler) {
 
 const TOKEN: &str = "glpat-Zq8xW2vN4rT6yU1pK3sD";
 const TOKEN_ENV: &str = "PULLDOCTOR_CI_TEST_TOKEN";
+/// A registry password planted in the environment of the fix runs.
+const REGISTRY_PASSWORD: &str = "rp-Wq7Lm2Xc9Vb4";
 
 fn rfc3339_ago(secs: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::seconds(secs))
@@ -659,4 +661,226 @@ fn real_docker_20_10_daemon() {
             .unwrap()
             .contains("DOCKER_API_VERSION: \"1.41\"")
     );
+}
+
+/// `pulldoctor fix` on the CI file of a temp checkout, the audit log in `state`.
+fn fix_run(state: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let state = state.display().to_string();
+    let mut all = vec![("PULLDOCTOR_STATE_DIR", state.as_str())];
+    all.extend_from_slice(env);
+    common::run(args, b"", &all)
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The backups `fix` left next to `file`.
+fn backups_of(file: &Path) -> Vec<PathBuf> {
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&format!("{name}.pulldoctor-backup-"))
+        })
+        .collect()
+}
+
+/// The fix, Docker side: against a 29.0 daemon, `fix --dry-run` shows the one-line
+/// diff and changes nothing; `fix --yes` moves the image to docker:25.0 (every other byte kept,
+/// the old file kept as a backup) and verifies by re-running `docker.api-skew`, which then
+/// passes; a second `fix --yes` finds nothing to do. The report's finding id selects the fix.
+#[test]
+fn fix_moves_the_ci_image_to_the_lowest_working_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("docker-29.0.sock");
+    unix_double(&sock, moby_double("29.0.0", "1.52", "1.44"));
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let ci = repo.join(".gitlab-ci.yml");
+    let original = std::fs::read_to_string(
+        common::root().join("tests/fixtures/gitlab_ci/incident/.gitlab-ci.yml"),
+    )
+    .unwrap();
+    std::fs::write(&ci, &original).unwrap();
+    let state = dir.path().join("state");
+    let (ci_s, sock_s) = (ci.to_str().unwrap(), sock.to_str().unwrap());
+    let base = ["--ci-file", ci_s, "--docker-socket", sock_s, "fix"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        fix_run(&state, &a, &[])
+    };
+
+    let report = skew_run(&sock, &ci);
+    let id = findings_of(&report, "docker.api-skew")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dry = with(&["--dry-run", &id]);
+    let shown = text(&dry);
+    assert_eq!(common::code(&dry), 0, "{shown}");
+    assert!(
+        shown.contains("Fix bump-ci-docker-image: Move the CI image docker:24.0.5 to docker:25.0"),
+        "{shown}"
+    );
+    assert!(shown.contains("-  image: docker:24.0.5\n"), "{shown}");
+    assert!(shown.contains("+  image: docker:25.0\n"), "{shown}");
+    assert!(shown.contains("Dry run: nothing was changed."), "{shown}");
+    assert_eq!(std::fs::read_to_string(&ci).unwrap(), original);
+    assert!(backups_of(&ci).is_empty());
+
+    let yes = with(&["--yes"]);
+    let shown = text(&yes);
+    assert_eq!(common::code(&yes), 0, "{shown}");
+    assert!(
+        shown.contains("bump-ci-docker-image on this machine: fixed and verified"),
+        "{shown}"
+    );
+    let after = std::fs::read_to_string(&ci).unwrap();
+    assert_eq!(
+        after,
+        original.replace("image: docker:24.0.5", "image: docker:25.0")
+    );
+    let backups = backups_of(&ci);
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), original);
+    assert_eq!(
+        status_of(&skew_run(&sock, &ci), "docker.api-skew")["state"],
+        "passed"
+    );
+    let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"verified\""), "{audit}");
+
+    let again = with(&["--yes"]);
+    let shown = text(&again);
+    assert_eq!(common::code(&again), 0, "{shown}");
+    assert!(shown.contains("Nothing to fix"), "{shown}");
+    assert_eq!(std::fs::read_to_string(&ci).unwrap(), after);
+}
+
+/// A plan shown, then the file changed before the person said yes: the edit is refused and the
+/// file keeps the newer text. The confirmation is answered on a real terminal (`script`).
+#[test]
+fn a_stale_ci_plan_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("docker-29.0.sock");
+    unix_double(&sock, moby_double("29.0.0", "1.52", "1.44"));
+    let ci = dir.path().join(".gitlab-ci.yml");
+    let original = std::fs::read_to_string(
+        common::root().join("tests/fixtures/gitlab_ci/incident/.gitlab-ci.yml"),
+    )
+    .unwrap();
+    std::fs::write(&ci, &original).unwrap();
+    let state = dir.path().join("state");
+    let line = format!(
+        "{} --ci-file {} --docker-socket {} fix",
+        env!("CARGO_BIN_EXE_pulldoctor"),
+        ci.display(),
+        sock.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &line, "/dev/null"])
+        .env("PULLDOCTOR_STATE_DIR", &state)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !seen.contains("[y/N]") {
+        assert!(std::time::Instant::now() < deadline, "no prompt: {seen}");
+        if let Ok(s) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            seen.push_str(&s);
+        }
+    }
+    assert!(seen.contains("+  image: docker:25.0"), "{seen}");
+    let newer = format!("{original}# edited while the plan was on screen\n");
+    std::fs::write(&ci, &newer).unwrap();
+    child.stdin.as_mut().unwrap().write_all(b"y\n").unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(s) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+        seen.push_str(&s);
+    }
+    assert!(!status.success() || seen.contains("changed since the plan was made"));
+    assert!(seen.contains("changed since the plan was made"), "{seen}");
+    assert_eq!(std::fs::read_to_string(&ci).unwrap(), newer);
+    assert!(backups_of(&ci).is_empty());
+}
+
+/// The fix, GitLab side: the runner has `msi-gition` only, so the line `- mz-win-vm`
+/// of `.docker-build` goes (the runners-API alternative is named); verified against the runners
+/// as GitLab describes them; the token appears in no output and not in the audit log.
+#[test]
+fn fix_changes_the_stuck_jobs_tags_to_the_runners() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let url = tcp_double(gitlab_double(seen));
+    let dir = tempfile::tempdir().unwrap();
+    let inv = incident_repo(dir.path(), &url);
+    let ci = dir.path().join("repo/.gitlab-ci.yml");
+    let original = std::fs::read_to_string(&ci).unwrap();
+    let state = dir.path().join("state");
+    let inv_s = inv.to_str().unwrap();
+    // planted: the project token, and the registry password a pull-secret fix would read
+    let env = [
+        (TOKEN_ENV, TOKEN),
+        ("GITLAB_TOKEN", TOKEN),
+        ("PULLDOCTOR_REGISTRY_PASSWORD", REGISTRY_PASSWORD),
+    ];
+    let dry = fix_run(&state, &["--config", inv_s, "fix", "--dry-run"], &env);
+    let shown = text(&dry);
+    assert_eq!(common::code(&dry), 0, "{shown}");
+    assert!(shown.contains("Fix job-tags-to-runner"), "{shown}");
+    assert!(shown.contains(" -    - mz-win-vm\n"), "{shown}");
+    assert!(shown.contains("(fix runner-add-tag)"), "{shown}");
+    assert_eq!(std::fs::read_to_string(&ci).unwrap(), original);
+
+    let yes = fix_run(&state, &["--config", inv_s, "fix", "--yes"], &env);
+    let shown_yes = text(&yes);
+    assert_eq!(common::code(&yes), 0, "{shown_yes}");
+    assert!(
+        shown_yes.contains("job-tags-to-runner on this machine: fixed and verified"),
+        "{shown_yes}"
+    );
+    let expected: String = original
+        .split_inclusive('\n')
+        .filter(|l| *l != "    - mz-win-vm\n")
+        .collect();
+    assert_eq!(std::fs::read_to_string(&ci).unwrap(), expected);
+    let again = fix_run(&state, &["--config", inv_s, "fix", "--yes"], &env);
+    assert!(text(&again).contains("Nothing to fix"), "{}", text(&again));
+    let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
+    for out in [&shown, &shown_yes, &text(&again), &audit] {
+        assert!(!out.contains(TOKEN), "the token leaked: {out}");
+        assert!(
+            !out.contains(REGISTRY_PASSWORD),
+            "the password leaked: {out}"
+        );
+    }
 }

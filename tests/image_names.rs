@@ -534,3 +534,104 @@ fn pushes_from_the_ci_model() {
         "{evidence}"
     );
 }
+
+/// The fix, workload side, against the real registry: the incident's manifests ask for
+/// `…/api` and `…/react` while the registry holds `…/backend` and `…/frontend`. `fix --dry-run`
+/// shows the two `image:` lines changing and writes nothing; `fix --yes` edits exactly those two
+/// lines (quotes kept, the old file kept as a backup) and verifies by re-running `image.names`,
+/// which then passes; a second run has nothing to do.
+#[test]
+fn fix_points_the_manifests_at_the_pushed_images() {
+    let Some(reg) = start_registry() else { return };
+    gition(&reg);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", reg.port);
+    let inventory = common::write(
+        dir.path(),
+        "pulldoctor.toml",
+        format!("[gitlab]\nproject = \"root/gition\"\n[registry]\naddress = \"{addr}\"\n")
+            .as_bytes(),
+    );
+    let original = std::fs::read_to_string(common::root().join("tests/fixtures/kube/gition.yaml"))
+        .unwrap()
+        .replace("172.100.100.9:5050", &addr);
+    let manifest = common::write(dir.path(), "gition.yaml", original.as_bytes());
+    let state = dir.path().join("state");
+    let state_s = state.to_str().unwrap();
+    let fix = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            inventory.to_str().unwrap(),
+            "--manifests",
+            manifest.to_str().unwrap(),
+            "fix",
+        ];
+        args.extend_from_slice(extra);
+        let out = common::run(&args, b"", &[("PULLDOCTOR_STATE_DIR", state_s)]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (common::code(&out), text)
+    };
+    let (code, shown) = fix(&["--dry-run"]);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("Fix deployment-image"), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "+          image: {addr}/root/gition/backend:latest\n"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "+        image: \"{addr}/root/gition/frontend:latest\"\n"
+        )),
+        "{shown}"
+    );
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), original);
+
+    let (code, shown) = fix(&["--yes"]);
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("deployment-image on this machine: fixed and verified"),
+        "{shown}"
+    );
+    let expected = original
+        .replace("/root/gition/api:latest", "/root/gition/backend:latest")
+        .replace("/root/gition/react:latest", "/root/gition/frontend:latest");
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), expected);
+    let backup = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_str()
+                .unwrap()
+                .contains("gition.yaml.pulldoctor-backup-")
+        })
+        .expect("a backup");
+    assert_eq!(std::fs::read_to_string(backup).unwrap(), original);
+    let recheck = common::report(&common::run(
+        &[
+            "--headless",
+            "--config",
+            inventory.to_str().unwrap(),
+            "--manifests",
+            manifest.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    ));
+    let status = recheck["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "image.names")
+        .unwrap()["status"]
+        .clone();
+    assert_eq!(status["state"], "passed", "{recheck:#}");
+    let (_, again) = fix(&["--yes"]);
+    assert!(again.contains("Nothing to fix"), "{again}");
+}

@@ -581,33 +581,7 @@ impl super::Check for ApiSkewCheck {
                 Ok(c) => c,
                 Err(e) => return super::CheckOutcome::errored(format!("the CI file: {e}")),
             };
-            let mut daemons: Vec<(Daemon, Option<String>)> = Vec::new();
-            let mut problems = Vec::new();
-            for t in &targets {
-                let read = match t {
-                    DaemonTarget::Local { socket } => {
-                        crate::probe::docker::version_local(ctx.probes.as_ref(), socket)
-                            .await
-                            .map(|d| (d, Some(socket.clone())))
-                    }
-                    DaemonTarget::Host { host, socket } => {
-                        let prefix = if host.sudo { "sudo -n " } else { "" };
-                        crate::probe::docker::version_remote(
-                            ctx.probes.as_ref(),
-                            &host.name,
-                            host.destination(),
-                            prefix,
-                            socket,
-                        )
-                        .await
-                        .map(|d| (d, None))
-                    }
-                };
-                match read {
-                    Ok(d) => daemons.push(d),
-                    Err(e) => problems.push(ctx.redactor.redact(&e.to_string()).into_owned()),
-                }
-            }
+            let (daemons, problems) = read_daemons(&ctx, &targets).await;
             let mut findings = Vec::new();
             let mut analysed = 0usize;
             for job in &config.jobs {
@@ -681,4 +655,62 @@ impl super::Check for ApiSkewCheck {
             })
         })
     }
+}
+
+/// Read `/version` from each daemon: the daemons read (with the local socket, for asking a local
+/// one again), and what could not be read (redacted).
+pub async fn read_daemons(
+    ctx: &super::CheckContext,
+    targets: &[DaemonTarget],
+) -> (Vec<(Daemon, Option<String>)>, Vec<String>) {
+    let mut daemons: Vec<(Daemon, Option<String>)> = Vec::new();
+    let mut problems = Vec::new();
+    for t in targets {
+        let read = match t {
+            DaemonTarget::Local { socket } => {
+                crate::probe::docker::version_local(ctx.probes.as_ref(), socket)
+                    .await
+                    .map(|d| (d, Some(socket.clone())))
+            }
+            DaemonTarget::Host { host, socket } => {
+                let prefix = if host.sudo { "sudo -n " } else { "" };
+                crate::probe::docker::version_remote(
+                    ctx.probes.as_ref(),
+                    &host.name,
+                    host.destination(),
+                    prefix,
+                    socket,
+                )
+                .await
+                .map(|d| (d, None))
+            }
+        };
+        match read {
+            Ok(d) => daemons.push(d),
+            Err(e) => problems.push(ctx.redactor.redact(&e.to_string()).into_owned()),
+        }
+    }
+    (daemons, problems)
+}
+
+/// The daemons a run reads: the local socket given on the command line, then the Docker socket
+/// of every inventory host with the `runner` role.
+#[must_use]
+pub fn daemon_targets(
+    socket: Option<&String>,
+    inv: Option<&crate::inventory::Inventory>,
+) -> Vec<DaemonTarget> {
+    let mut out: Vec<DaemonTarget> = socket
+        .map(|s| DaemonTarget::Local { socket: s.clone() })
+        .into_iter()
+        .collect();
+    out.extend(
+        inv.into_iter()
+            .flat_map(|i| i.hosts_with(crate::inventory::Role::Runner))
+            .map(|h| DaemonTarget::Host {
+                host: h.clone(),
+                socket: crate::probe::docker::DEFAULT_SOCKET.to_string(),
+            }),
+    );
+    out
 }

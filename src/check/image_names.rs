@@ -937,6 +937,58 @@ fn push_evidence(p: &PushedImage) -> Evidence {
 /// The findings of the comparison. `registry` (when listed) adds the requests as evidence.
 #[must_use]
 pub fn findings(verdicts: &[NameVerdict], registry: Option<&RegistryContents>) -> Vec<Finding> {
+    findings_with_fixes(verdicts, registry, &[])
+}
+
+/// The id of a verdict's finding.
+#[must_use]
+pub fn finding_id(v: &NameVerdict) -> String {
+    FindingId::derive(&[
+        CHECK_ID,
+        &v.image,
+        &format!("{:?}", std::mem::discriminant(&v.problem)),
+    ])
+    .0
+}
+
+/// The image a workload should ask for instead, when the verdict names one: the nearest pushed
+/// or existing name at the same registry and tag, the same path at the nodes' registry, or the
+/// name in lower case. `None` when no single answer is known (a missing tag, no near name).
+#[must_use]
+pub fn corrected(v: &NameVerdict) -> Option<String> {
+    let (name, rest) = {
+        let (name, _, _) = crate::parse::image_ref::split_name_tag_digest(&v.image);
+        (name, &v.image[name.len()..])
+    };
+    match &v.problem {
+        Problem::NoRepository {
+            nearest: Some(nearest),
+            ..
+        } => {
+            let r = ImageRef::parse(&v.image).ok()?;
+            let domain = name.strip_suffix(r.path.as_str())?;
+            Some(format!("{domain}{nearest}{rest}"))
+        }
+        Problem::WrongRegistry {
+            named,
+            registry,
+            path_exists: true,
+        } => Some(format!("{registry}{}", name.strip_prefix(named.as_str())?) + rest),
+        Problem::Invalid {
+            lower_exists: true, ..
+        } => Some(format!("{}{rest}", name.to_ascii_lowercase())),
+        _ => None,
+    }
+}
+
+/// [`findings`], each pointing at `fixes` (the catalog's `image_not_found` fixes) when the
+/// verdict names the image to use instead.
+#[must_use]
+pub fn findings_with_fixes(
+    verdicts: &[NameVerdict],
+    registry: Option<&RegistryContents>,
+    fixes: &[crate::model::FixRef],
+) -> Vec<Finding> {
     verdicts
         .iter()
         .map(|v| {
@@ -1031,7 +1083,7 @@ pub fn findings(verdicts: &[NameVerdict], registry: Option<&RegistryContents>) -
                 }));
             }
             Finding {
-                id: FindingId::derive(&[CHECK_ID, &v.image, &format!("{:?}", std::mem::discriminant(&v.problem))]),
+                id: FindingId(finding_id(v)),
                 check: CheckId(CHECK_ID.to_string()),
                 class: Class::ImageNotFound,
                 severity: Severity::Error,
@@ -1053,7 +1105,11 @@ pub fn findings(verdicts: &[NameVerdict], registry: Option<&RegistryContents>) -
                 first_seen: None,
                 last_seen: None,
                 confidence,
-                fixes: Vec::new(),
+                fixes: if corrected(v).is_some() {
+                    fixes.to_vec()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect()
@@ -1110,6 +1166,7 @@ pub async fn registry_base(probes: &dyn Probes, address: &str) -> Result<String,
 }
 
 /// `image.names` bound to its inputs.
+#[derive(Clone)]
 pub struct ImageNames {
     /// The workloads (shared with `cluster.pulls`).
     pub cluster: Arc<super::cluster::ClusterReader>,
@@ -1125,56 +1182,43 @@ pub struct ImageNames {
     pub registry: Option<String>,
 }
 
-impl super::Check for ImageNames {
-    fn id(&self) -> CheckId {
-        CheckId(CHECK_ID.to_string())
-    }
-
-    fn target(&self) -> Target {
-        Target {
-            kind: TargetKind::Registry,
-            name: self
-                .registry
-                .clone()
-                .unwrap_or_else(|| "workload images".to_string()),
-        }
-    }
-
-    fn run(&self, ctx: super::CheckContext) -> super::CheckFuture {
-        let cluster = self.cluster.clone();
-        let job_logs = self.job_logs.clone();
-        let ci = self.ci.clone();
+impl ImageNames {
+    /// Read what the comparison needs: the workloads, the pushes, the registry's listing; with
+    /// what could not be read.
+    ///
+    /// # Errors
+    /// No workload could be read at all.
+    pub async fn gather(
+        &self,
+        ctx: &super::CheckContext,
+    ) -> Result<(NamesInput, Vec<String>), String> {
+        let (cluster, job_logs, ci, vars, registry) = (
+            &self.cluster,
+            &self.job_logs,
+            &self.ci,
+            &self.vars,
+            self.registry.clone(),
+        );
         let mut pushed_known = self.pushed.clone();
-        let vars = self.vars.clone();
-        let registry = self.registry.clone();
-        Box::pin(async move {
-            let view = match cluster.view(&ctx).await {
-                Ok(v) => v,
-                Err(e) => {
-                    return super::CheckOutcome::without_findings(
-                        crate::model::CheckStatus::Skipped {
-                            reason: format!("no workloads to compare: {e}"),
-                        },
-                    );
-                }
-            };
+        {
+            let view = cluster.view(ctx).await?;
             let wanted: Vec<ImageUse> = view
                 .parts
                 .iter()
                 .flat_map(|(origin, cmd, o)| wanted_from_objects(o, origin, *cmd))
                 .collect();
             let mut problems = Vec::new();
-            for log in &job_logs {
+            for log in job_logs {
                 match ctx.probes.open_input(log).and_then(|i| {
                     i.into_bytes().map_err(|e| crate::probe::ProbeError::Read {
-                        path: log.clone(),
+                        path: log.to_string(),
                         message: e.to_string(),
                     })
                 }) {
                     Ok(bytes) => pushed_known.extend(pushed_from_job_log(
                         &String::from_utf8_lossy(&bytes),
                         log,
-                        &vars,
+                        vars,
                     )),
                     Err(e) => problems.push(e.to_string()),
                 }
@@ -1184,7 +1228,7 @@ impl super::Check for ImageNames {
                 match ci.load(ctx.probes.as_ref(), &ci.context) {
                     Ok(model) => {
                         ci_read = true;
-                        pushed_known.extend(pushed_from_ci(&model, &vars));
+                        pushed_known.extend(pushed_from_ci(&model, vars));
                     }
                     Err(e) => problems.push(format!("reading {}: {e}", ci.label())),
                 }
@@ -1248,9 +1292,43 @@ impl super::Check for ImageNames {
             let input = NamesInput {
                 wanted,
                 pushed,
-                registry: listing.clone(),
+                registry: listing,
                 registry_address: registry,
             };
+            Ok((input, problems))
+        }
+    }
+}
+
+impl super::Check for ImageNames {
+    fn id(&self) -> CheckId {
+        CheckId(CHECK_ID.to_string())
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            kind: TargetKind::Registry,
+            name: self
+                .registry
+                .clone()
+                .unwrap_or_else(|| "workload images".to_string()),
+        }
+    }
+
+    fn run(&self, ctx: super::CheckContext) -> super::CheckFuture {
+        let this = self.clone();
+        Box::pin(async move {
+            let (input, mut problems) = match this.gather(&ctx).await {
+                Ok(g) => g,
+                Err(e) => {
+                    return super::CheckOutcome::without_findings(
+                        crate::model::CheckStatus::Skipped {
+                            reason: format!("no workloads to compare: {e}"),
+                        },
+                    );
+                }
+            };
+            let listing = input.registry.clone();
             let verdicts = evaluate(&input);
             if verdicts.is_empty() && input.pushed.is_none() && input.registry.is_none() {
                 // only the names themselves were checked
@@ -1286,7 +1364,16 @@ impl super::Check for ImageNames {
                     ));
                 }
             }
-            let mut found = findings(&verdicts, listing.as_ref());
+            let fixes: Vec<crate::model::FixRef> = ctx
+                .classifier
+                .catalog()
+                .get(Class::ImageNotFound)
+                .map(super::catalog::Signature::fix_refs)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f.id == "deployment-image")
+                .collect();
+            let mut found = findings_with_fixes(&verdicts, listing.as_ref(), &fixes);
             for f in &mut found {
                 for e in &mut f.evidence {
                     e.text = ctx.redactor.redact(&e.text).into_owned();

@@ -788,18 +788,38 @@ async fn token_realm(
     }
     node_reach.sort_by(|a, b| a.vantage.cmp(&b.vantage));
     reach.extend(node_reach);
-    outcome(
-        realm_findings(
-            &registry,
-            &realm,
-            &realm_host,
-            realm_port,
-            evidence,
-            &reach,
-            &new,
-        ),
-        &ctx,
-    )
+    let mut findings = realm_findings(
+        &registry,
+        &realm,
+        &realm_host,
+        realm_port,
+        evidence,
+        &reach,
+        &new,
+    );
+    attach_fixes(&mut findings, &ctx, Class::TokenRealmUnreachable, |_| true);
+    outcome(findings, &ctx)
+}
+
+/// Point the findings of `class` that `answered` picks at the catalog's fixes for that class.
+fn attach_fixes(
+    findings: &mut [Finding],
+    ctx: &CheckContext,
+    class: Class,
+    answered: impl Fn(&Finding) -> bool,
+) {
+    let refs = ctx
+        .classifier
+        .catalog()
+        .get(class)
+        .map(super::catalog::Signature::fix_refs)
+        .unwrap_or_default();
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.class == class && answered(f))
+    {
+        f.fixes.clone_from(&refs);
+    }
 }
 
 /// `GET /v2/` in plain HTTP from a node (bash's `/dev/tcp`), for when the registry cannot be
@@ -1266,6 +1286,14 @@ async fn pull_auth(
             reason: format!("the registry conversation for {image} broke off: {why}"),
         });
     }
+    // the credentials are wrong or keyed wrongly: re-creating the secret answers it
+    let recreate: Vec<String> = ["bad-credentials", "expired-job-token", "secret-key"]
+        .iter()
+        .map(|k| crate::model::FindingId::derive(&[AUTH_ID, Class::AuthDenied.id(), &image, k]).0)
+        .collect();
+    attach_fixes(&mut findings, &ctx, Class::AuthDenied, |f| {
+        recreate.contains(&f.id.0)
+    });
     outcome(findings, &ctx)
 }
 

@@ -1156,6 +1156,19 @@ pub struct GitlabTarget {
 }
 
 impl GitlabTarget {
+    /// The inventory's `[gitlab]`, when it names both the URL and the project.
+    #[must_use]
+    pub fn from_inventory(inv: &crate::inventory::Inventory) -> Option<Self> {
+        match (&inv.gitlab.url, &inv.gitlab.project) {
+            (Some(url), Some(project)) => Some(GitlabTarget {
+                url: url.clone(),
+                project: project.clone(),
+                token_env: inv.gitlab.token_env.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The token, if its variable is set.
     #[must_use]
     pub fn token(&self) -> Option<crate::parse::dockercfg::Secret> {
@@ -1177,17 +1190,28 @@ pub struct RunnerTagsCheck {
 }
 
 /// What the API said about the project, when it could be asked.
-struct Online {
-    runners: Vec<Runner>,
-    settings: RunnerSettings,
-    protected: Vec<String>,
-    pending: Vec<crate::probe::gitlab::PendingJob>,
-    default_branch: Option<String>,
-    request: String,
-    lint: Option<crate::probe::gitlab::Lint>,
+pub struct Online {
+    /// The project's runners, with their details.
+    pub runners: Vec<Runner>,
+    /// Which kinds of runner the project may use.
+    pub settings: RunnerSettings,
+    /// Protected branch names (and wildcards).
+    pub protected: Vec<String>,
+    /// Jobs waiting for a runner.
+    pub pending: Vec<crate::probe::gitlab::PendingJob>,
+    /// The project's default branch.
+    pub default_branch: Option<String>,
+    /// The runners request, described.
+    pub request: String,
+    /// GitLab's own lint of the CI file, when it answered.
+    pub lint: Option<crate::probe::gitlab::Lint>,
 }
 
-async fn ask_gitlab(
+/// Ask GitLab about the project: its settings, runners, protected branches, pending jobs, lint.
+///
+/// # Errors
+/// The first request that failed.
+pub async fn ask_gitlab(
     probes: &dyn crate::probe::Probes,
     g: &GitlabTarget,
     token: Option<crate::parse::dockercfg::Secret>,

@@ -143,7 +143,11 @@ pub async fn node_hosts_toml(
 }
 
 /// A file on the node as it is (no redaction: it is written back), `None` when it does not exist.
-async fn read_raw(probes: &dyn Probes, host: &Host, path: &str) -> Result<Option<String>, String> {
+pub(crate) async fn read_raw(
+    probes: &dyn Probes,
+    host: &Host,
+    path: &str,
+) -> Result<Option<String>, String> {
     let cmd = privileged(
         host,
         &format!(
