@@ -409,3 +409,35 @@ fn init_and_inventory_errors() {
         "{err}"
     );
 }
+
+/// An image that names another registry than the run's is a finding with its proof: the
+/// reference as configured, its registry part marked (the report stays valid to the schema).
+#[test]
+fn image_naming_another_registry_has_evidence() {
+    // port 9 on loopback: nothing listens, nothing leaves the machine
+    let out = run(
+        &[
+            "--headless",
+            "--image",
+            "127.0.0.1:9/team/a:1",
+            "--image",
+            "127.0.0.2:9/team/b:1",
+        ],
+        b"",
+        &[],
+    );
+    let r = report(&out);
+    let f = r["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| {
+            f["title"]
+                .as_str()
+                .unwrap_or("")
+                .contains("names another registry")
+        })
+        .unwrap_or_else(|| panic!("{r:#}"));
+    assert_eq!(f["evidence"][0]["text"], "127.0.0.2:9/team/b:1");
+    assert_eq!(f["evidence"][0]["matched"], serde_json::json!([0, 11]));
+}

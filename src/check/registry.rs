@@ -1093,6 +1093,17 @@ async fn pull_auth(
         f.next_steps = vec![format!(
             "Use {addr}/{name}:{reference} in the workload (and in CI's push)."
         )];
+        // the reference as configured is the proof: its registry part is not the registry
+        let domain = crate::parse::extract::image_domain(&image).unwrap_or_default();
+        let mut e = probe_evidence(
+            format!("image reference (registry part '{domain}', registry {addr})"),
+            image.clone(),
+        );
+        e.matched = image
+            .find(domain.as_str())
+            .filter(|_| !domain.is_empty())
+            .map(|at| [at, at + domain.len()]);
+        f.evidence.push(e);
         return outcome(vec![f], &ctx);
     }
     let mut findings = Vec::new();
