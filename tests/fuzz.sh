@@ -64,11 +64,12 @@ for t in "${targets[@]}"; do
   seeds "$t"
   mkdir -p "artifacts/$t"
   before=$(ls "artifacts/$t" | wc -l)
-  log=$(mktemp)
+  mkdir -p logs
+  log=logs/$t.log
   cargo +nightly fuzz run "${build_flags[@]}" "$t" "corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
   rc=$?
-  execs=$(awk -F: '/stat::number_of_executed_units/ { gsub(/ /, "", $2); print $2 }' "$log" | tail -1)
+  execs=$(awk '/stat::number_of_executed_units:/ { print $2 }' "$log" | tail -1)
   after=$(ls "artifacts/$t" | wc -l)
   crashes=$((after - before))
   [ "$rc" = 0 ] || [ "$crashes" -gt 0 ] || crashes=1  # a failure that left no artifact still counts
@@ -80,7 +81,6 @@ for t in "${targets[@]}"; do
   fi
   echo "$line"
   results+=("$line")
-  rm -f "$log"
 done
 echo "== fuzz summary (${secs}s per target)"
 printf '%s\n' "${results[@]}"
