@@ -1,5 +1,7 @@
 //! The `pulldoctor` binary: parse the command line, run, map the result to an exit code.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -21,6 +21,12 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked 2>&1 | tee "$log" || status=$?
+# every dependency's licence, bans and source (deny.toml); the advisory database is on github.com,
+# which these machines cannot reach: `cargo deny check advisories` runs where it can (README)
+# a debug build of the tool: its release profile (LTO, one codegen unit) takes many minutes on two
+# cores, and checking licences needs no speed
+command -v cargo-deny >/dev/null 2>&1 || cargo install cargo-deny --locked --debug
+cargo deny --locked check licenses bans sources || status=$?
 # one closing line for the whole suite (cargo prints one per test binary)
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1133,7 +1133,8 @@ fn nft_value(words: &[String], i: usize) -> (Vec<String>, usize) {
                 }
                 j += 1;
             }
-            (vals, j + 1)
+            // past the `}`; a set left open (a cut-off line) ends with the words
+            (vals, (j + 1).min(words.len()))
         }
         Some(w) => {
             // `established,related` was split on the commas
@@ -1858,6 +1859,22 @@ COMMIT\n";
             let _ = parse_save(junk, "x", Backend::Unknown);
             let _ = parse_nft(junk, "x");
         }
+    }
+
+    /// Fuzzing regression: a set left open at the end of a rule (a line cut off mid-set) is read
+    /// as far as it goes, never past the rule's words.
+    #[test]
+    fn nft_set_left_open() {
+        let text = "table ip nat {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tiifname \"pd-k8snode\" ip daddr 0.88.1.1 tcp dport { 80at; policy accept;\n\t\tip saddr { 10.0.0.1\n\t\tct state { established\n\t}\n}\n";
+        // whatever the verdict on the cut-off rules, reading them ends
+        let _ = parse_nft(text, "nft list ruleset");
+        let words: Vec<String> = ["tcp", "dport", "{", "80", ","]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let (vals, next) = nft_value(&words, 2);
+        assert_eq!(vals, ["80"]);
+        assert_eq!(next, words.len());
     }
 
     /// nft: hooks, priorities, policies, sets, dnat/masquerade and reject kinds.
