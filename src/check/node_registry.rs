@@ -2190,6 +2190,19 @@ fn next_steps(verdict: &NodeVerdict, registry: &str) -> Vec<String> {
     steps
 }
 
+/// The id of the scheme finding for `node` and `registry` (the fix that answers it derives the
+/// same one, so `pulldoctor fix FINDING_ID` selects it).
+#[must_use]
+pub fn finding_id(node: &str, registry: &str) -> FindingId {
+    FindingId::derive(&[
+        CHECK_ID,
+        Class::HttpVsHttps.id(),
+        "node",
+        node,
+        &registry_host(registry),
+    ])
+}
+
 /// Findings of `registry.scheme` for one node: one `http_vs_https` finding when containerd will
 /// speak HTTPS to a plain-HTTP registry (or HTTP to an HTTPS one), a warning when it will use
 /// HTTPS and what the registry speaks is not known, nothing when everything is right.
@@ -2251,7 +2264,7 @@ pub fn findings(
         })
         .collect();
     vec![Finding {
-        id: FindingId::derive(&[CHECK_ID, Class::HttpVsHttps.id(), "node", node, &registry]),
+        id: finding_id(node, &registry),
         check: CheckId(CHECK_ID.to_string()),
         class: Class::HttpVsHttps,
         severity,

@@ -126,14 +126,7 @@ pub async fn node_hosts_toml(
         }
         None => None,
     };
-    let finding = crate::model::FindingId::derive(&[
-        node_registry::CHECK_ID,
-        crate::model::Class::HttpVsHttps.id(),
-        "node",
-        &host.name,
-        registry,
-    ])
-    .0;
+    let finding = node_registry::finding_id(&host.name, registry).0;
     Ok(
         plan_from_verdict(&verdict, host, registry, speaks, edit).map(|mut p| {
             p.findings.push(finding);
