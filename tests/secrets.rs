@@ -5,7 +5,8 @@
 //! 127.0.0.1 that echo the credentials they were sent back in their error bodies). Then every
 //! face is read — JSON, text report, runbook, bundle, replay, diagnostics on stderr, `fix
 //! --dry-run`, and the dashboard drawn into a `TestBackend` with every finding's detail and fix
-//! plan open — and none may contain a secret, nor its base64 form.
+//! plan open, and the real dashboard on a pty with its `--log-file` at trace level — and none may
+//! contain a secret, nor its base64 form.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -548,4 +549,95 @@ fn planted_secrets_reach_no_screen() {
         seen += 1;
     }
     assert_eq!(seen, findings);
+}
+
+/// The real dashboard on a terminal (`script` gives it a pty), with diagnostics at trace level
+/// going to `--log-file`: what it drew — the whole byte stream — and the log file are clean.
+#[test]
+fn planted_secrets_reach_no_dashboard_log() {
+    use std::io::Read as _;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let inp = plant(dir.path());
+    let log_file = dir.path().join("dashboard.log");
+    let quote = |p: &Path| format!("'{}'", s(p));
+    let line = format!(
+        "stty cols 200 rows 60; {} --config {} --log {} --events {} --job-log {} --pull-secret {} \
+         --manifests {} --manifests {} --ci-file {} --stuck-banner {} --timeout 20 \
+         --log-level trace --log-file {}",
+        env!("CARGO_BIN_EXE_pulldoctor"),
+        quote(&inp.inventory),
+        quote(&inp.node_log),
+        quote(&inp.events),
+        quote(&inp.job_log),
+        quote(&inp.pull_secret),
+        quote(&inp.manifests),
+        quote(&inp.secret_manifest),
+        quote(&inp.ci_file),
+        quote(&inp.banner),
+        quote(&log_file),
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &line, "/dev/null"])
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("XDG_STATE_HOME", dir.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm-256color")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script(1) runs the dashboard on a pty");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    let mut wait_for = |what: &str, secs: u64, screen: &mut Vec<u8>| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !String::from_utf8_lossy(screen).contains(what) {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "the dashboard never showed '{what}':\n{}",
+                    String::from_utf8_lossy(screen)
+                );
+            }
+            if let Ok(b) = rx.recv_timeout(Duration::from_millis(200)) {
+                screen.extend(b);
+            }
+        }
+    };
+    wait_for("done", 120, &mut screen);
+    let stdin = child.stdin.as_mut().unwrap();
+    // the findings, the first one's detail, its fix plan (planned in the background), then quit
+    for keys in [&b"\t"[..], b"\r", b"f", b"\x1b", b"\x1b", b"q"] {
+        stdin.write_all(keys).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let status = child.wait().unwrap();
+    while let Ok(b) = rx.recv_timeout(Duration::from_millis(300)) {
+        screen.extend(b);
+    }
+    // the exit code says what was found (README, exit codes); 2 would be a usage error, 101 a panic
+    assert!(
+        matches!(status.code(), Some(0 | 1 | 3)),
+        "{status}: {}",
+        String::from_utf8_lossy(&screen)
+    );
+    assert_clean("dashboard on a terminal", &String::from_utf8_lossy(&screen));
+    let log = std::fs::read_to_string(&log_file).expect("the dashboard wrote its log file");
+    assert!(
+        log.lines().count() > 5 && log.contains(&inp.registry),
+        "trace diagnostics of the run were written: {log}"
+    );
+    assert_clean("dashboard log file (trace)", &log);
 }
