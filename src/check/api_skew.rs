@@ -10,8 +10,8 @@ use super::advice::{
     DOCKER_API, DOCKER_LINE_NEWEST, api, api_of_release, default_min_api, release_number,
 };
 use crate::model::{
-    CheckId, Class, Confidence, Evidence, EvidenceSource, Finding, FindingId, FixRef, Severity,
-    Subject, Target, TargetKind,
+    CheckId, Class, Confidence, Evidence, EvidenceSource, Finding, FixRef, Severity, Subject,
+    Target, TargetKind,
 };
 use crate::parse::gitlab_ci::{ImageRef, Job, Loc};
 use serde::Serialize;
@@ -335,8 +335,8 @@ pub fn finding(skew: &JobSkew, fixes: &[FixRef]) -> Option<Finding> {
         )),
         Verdict::Ok { .. } => {}
     }
-    let mut evidence = vec![Evidence {
-        source: match &d.loc {
+    let mut evidence = vec![Evidence::new(
+        match &d.loc {
             Some(l) if !d.probed => EvidenceSource::File {
                 path: l.file.clone(),
                 line: l.line,
@@ -345,65 +345,53 @@ pub fn finding(skew: &JobSkew, fixes: &[FixRef]) -> Option<Finding> {
                 request: d.source.clone(),
             },
         },
-        time: None,
-        host: None,
-        text: format!(
+        format!(
             "Version={} ApiVersion={} MinAPIVersion={}",
             d.version, d.api_version, d.min_api_version
         ),
-        matched: None,
-    }];
+    )];
     if let Some(l) = &skew.client_loc {
-        evidence.push(Evidence {
-            source: EvidenceSource::File {
-                path: l.file.clone(),
-                line: l.line,
-            },
-            time: None,
-            host: None,
-            text: format!(
+        evidence.push(Evidence::file_line(
+            l.file.clone(),
+            l.line,
+            format!(
                 "image: {} (Docker {}, API {})",
                 c.reference, c.release, c.api
             ),
-            matched: None,
-        });
+        ));
     }
     let ids: &[&str] = match skew.verdict {
         Verdict::TooOld { .. } => &["bump-ci-docker-image", "daemon-min-api-version"],
         _ => &["bump-ci-docker-image"],
     };
+    let target = Target {
+        kind: TargetKind::Job,
+        name: skew.job.clone(),
+    };
+    let key = [skew.job.as_str(), d.source.as_str()];
     Some(Finding {
-        id: FindingId::derive(&[CHECK_ID, Class::DockerApiSkew.id(), &skew.job, &d.source]),
-        check: CheckId(CHECK_ID.to_string()),
-        class: Class::DockerApiSkew,
-        severity: Severity::Error,
-        target: Target {
-            kind: TargetKind::Job,
-            name: skew.job.clone(),
-        },
         subject: Subject {
             job: Some(skew.job.clone()),
             image: Some(c.reference.clone()),
             ..Subject::default()
         },
-        title,
         explanation,
         next_steps: next,
-        error_chain: Vec::new(),
         evidence,
-        count: 1,
-        first_seen: None,
-        last_seen: None,
         confidence: if d.probed {
             Confidence::Confirmed
         } else {
             Confidence::Inferred
         },
-        fixes: fixes
-            .iter()
-            .filter(|f| ids.contains(&f.id.as_str()))
-            .cloned()
-            .collect(),
+        fixes: FixRef::among(fixes, ids),
+        ..Finding::new(
+            CHECK_ID,
+            Class::DockerApiSkew,
+            Severity::Error,
+            target,
+            &key,
+            title,
+        )
     })
 }
 
@@ -615,15 +603,12 @@ impl super::Check for ApiSkewCheck {
                         if let ApiAnswer::TooOld { message } | ApiAnswer::TooNew { message } =
                             answer
                         {
-                            f.evidence.push(Evidence {
-                                source: EvidenceSource::Probe {
+                            f.evidence.push(Evidence::new(
+                                EvidenceSource::Probe {
                                     request: format!("GET /v{sent}/version (unix socket {socket})"),
                                 },
-                                time: None,
-                                host: None,
-                                text: message,
-                                matched: None,
-                            });
+                                message,
+                            ));
                         }
                     }
                     findings.push(f);

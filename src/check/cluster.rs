@@ -15,8 +15,8 @@ use super::logs::{RemoteOrigin, scan_input};
 use super::{Check, CheckContext, CheckFuture, CheckOutcome};
 use crate::inventory::Host;
 use crate::model::{
-    CheckId, CheckStatus, Class, Confidence, Evidence, EvidenceSource, Finding, FindingId,
-    Severity, Subject, Target, TargetKind,
+    CheckId, CheckStatus, Class, Evidence, EvidenceSource, Finding, FindingId, Severity, Subject,
+    Target, TargetKind,
 };
 use crate::parse::kube::{Objects, parse_objects};
 use crate::probe::Input;
@@ -373,8 +373,8 @@ pub fn pull_secret_findings(view: &ClusterView) -> Vec<Finding> {
                             || s.object.namespace.is_none()
                             || w.object.namespace.is_none())
                 });
-                let evidence = Evidence {
-                    source: if *from_command {
+                let evidence = Evidence::new(
+                    if *from_command {
                         let (host, command) = origin.split_once(": ").unwrap_or(("local", origin));
                         EvidenceSource::Command {
                             host: host.to_string(),
@@ -386,15 +386,12 @@ pub fn pull_secret_findings(view: &ClusterView) -> Vec<Finding> {
                             line: w.object.line.unwrap_or(0),
                         }
                     },
-                    time: None,
-                    host: None,
-                    text: format!(
+                    format!(
                         "{}: imagePullSecrets: [{}]",
                         w.object.label(),
                         w.pull_secrets.join(", ")
                     ),
-                    matched: None,
-                };
+                );
                 let ns = w
                     .object
                     .namespace
@@ -446,31 +443,28 @@ pub fn pull_secret_findings(view: &ClusterView) -> Vec<Finding> {
                     None => {}
                 }
                 if let Some((title, explanation, image)) = problem {
+                    let target = Target {
+                        kind: TargetKind::Image,
+                        name: image.clone().unwrap_or_else(|| w.object.label()),
+                    };
                     out.push(Finding {
-                        id: FindingId::derive(&[CHECK_ID, "pull-secret", &w.object.label(), name]),
-                        check: CheckId(CHECK_ID.to_string()),
-                        class: Class::AuthDenied,
-                        severity: Severity::Error,
-                        target: Target {
-                            kind: TargetKind::Image,
-                            name: image.clone().unwrap_or_else(|| w.object.label()),
-                        },
                         subject: Subject {
                             image,
                             ..Subject::default()
                         },
-                        title,
                         explanation,
                         next_steps: vec![
                             format!("kubectl create secret docker-registry {name} -n {ns} --docker-server=<registry host:port as in the image> --docker-username=<deploy token user> --docker-password=<token>"),
                         ],
-                        error_chain: Vec::new(),
                         evidence: vec![evidence],
-                        count: 1,
-                        first_seen: None,
-                        last_seen: None,
-                        confidence: Confidence::Confirmed,
-                        fixes: Vec::new(),
+                        ..Finding::with_id(
+                            FindingId::derive(&[CHECK_ID, "pull-secret", &w.object.label(), name]),
+                            CHECK_ID,
+                            Class::AuthDenied,
+                            Severity::Error,
+                            target,
+                            title,
+                        )
                     });
                 }
             }
@@ -527,41 +521,32 @@ pub fn node_offer(view: &ClusterView, known_hosts: &[String]) -> Option<Finding>
         .split_once(": ")
         .unwrap_or(("local", origin.as_str()));
     Some(Finding {
-        id: FindingId::derive(&[CHECK_ID, "nodes", &listed.join(",")]),
-        check: CheckId(CHECK_ID.to_string()),
-        class: Class::None,
-        severity: Severity::Info,
-        target: Target {
-            kind: TargetKind::Node,
-            name: "cluster nodes".to_string(),
-        },
         subject: Subject {
             nodes: missing.iter().map(|(n, _)| n.clone()).collect(),
             ..Subject::default()
         },
-        title: format!(
-            "The cluster has {} node(s) the inventory does not list: {}",
-            missing.len(),
-            listed.join(", ")
-        ),
         explanation: "kubectl get nodes reports these nodes with their InternalIP; add them to pulldoctor.toml so the node checks (journal, containerd configuration, hops) run on them too.".to_string(),
         next_steps: toml,
-        error_chain: Vec::new(),
-        evidence: vec![Evidence {
-            source: EvidenceSource::Command {
+        evidence: vec![Evidence::new(EvidenceSource::Command {
                 host: host.to_string(),
                 command: command.to_string(),
-            },
-            time: None,
-            host: None,
-            text: listed.join(", "),
-            matched: None,
-        }],
+            }, listed.join(", "))],
         count: missing.len() as u64,
-        first_seen: None,
-        last_seen: None,
-        confidence: Confidence::Confirmed,
-        fixes: Vec::new(),
+        ..Finding::with_id(
+            FindingId::derive(&[CHECK_ID, "nodes", &listed.join(",")]),
+            CHECK_ID,
+            Class::None,
+            Severity::Info,
+            Target {
+                kind: TargetKind::Node,
+                name: "cluster nodes".to_string(),
+            },
+            format!(
+                "The cluster has {} node(s) the inventory does not list: {}",
+                missing.len(),
+                listed.join(", ")
+            ),
+        )
     })
 }
 

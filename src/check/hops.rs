@@ -19,8 +19,8 @@
 //! open the rules are overruled and only a note remains.
 
 use crate::model::{
-    CheckId, Class, Confidence, Evidence, EvidenceSource, Finding, FindingId, FixRef, Hop,
-    HopVerdict, Severity, Subject, Target, TargetKind,
+    Class, Confidence, Evidence, EvidenceSource, Finding, FindingId, FixRef, Hop, HopVerdict,
+    Severity, Subject, Target, TargetKind,
 };
 use crate::parse::iptables::{
     self, Action, Backend, ChainKind, CtState, Decision, Hook, Net, Packet, Place, RejectWith,
@@ -2938,18 +2938,6 @@ pub fn findings(verdict: &RouteVerdict) -> Vec<Finding> {
             }
             let id = finding_id(&route.name, pv.role, b);
             out.push(Finding {
-                id,
-                check: CheckId(CHECK_ID.to_string()),
-                class,
-                severity: Severity::Error,
-                target: Target {
-                    kind: if b.position == 0 {
-                        TargetKind::Node
-                    } else {
-                        TargetKind::Hop
-                    },
-                    name: b.host.clone(),
-                },
                 subject: Subject {
                     image: None,
                     registry: registry_port.map(|p| format!("{first_addr}:{p}")),
@@ -2958,14 +2946,9 @@ pub fn findings(verdict: &RouteVerdict) -> Vec<Finding> {
                     job: None,
                     tags: Vec::new(),
                 },
-                title,
                 explanation,
                 next_steps: next_steps(b, pv.role),
-                error_chain: Vec::new(),
                 evidence,
-                count: 1,
-                first_seen: None,
-                last_seen: None,
                 confidence: if b.confirmed {
                     Confidence::Confirmed
                 } else {
@@ -2976,6 +2959,21 @@ pub fn findings(verdict: &RouteVerdict) -> Vec<Finding> {
                 } else {
                     Vec::new()
                 },
+                ..Finding::with_id(
+                    id,
+                    CHECK_ID,
+                    class,
+                    Severity::Error,
+                    Target {
+                        kind: if b.position == 0 {
+                            TargetKind::Node
+                        } else {
+                            TargetKind::Hop
+                        },
+                        name: b.host.clone(),
+                    },
+                    title,
+                )
             });
         }
     }

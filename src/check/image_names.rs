@@ -925,13 +925,7 @@ fn push_evidence(p: &PushedImage) -> Evidence {
             (path.clone(), *line)
         }
     };
-    Evidence {
-        source: EvidenceSource::File { path, line },
-        time: None,
-        host: None,
-        text: p.text.clone(),
-        matched: None,
-    }
+    Evidence::new(EvidenceSource::File { path, line }, p.text.clone())
 }
 
 /// The findings of the comparison. `registry` (when listed) adds the requests as evidence.
@@ -1074,42 +1068,35 @@ pub fn findings_with_fixes(
             let mut evidence: Vec<Evidence> = v.uses.iter().take(5).map(use_evidence).collect();
             evidence.extend(v.pushed_evidence.iter().map(push_evidence));
             if let Some(reg) = registry {
-                evidence.extend(reg.requests.iter().take(3).map(|r| Evidence {
-                    source: EvidenceSource::Probe { request: r.clone() },
-                    time: None,
-                    host: None,
-                    text: listing_summary(reg, parsed.as_ref()),
-                    matched: None,
-                }));
+                evidence.extend(reg.requests.iter().take(3).map(|r| Evidence::new(EvidenceSource::Probe { request: r.clone() }, listing_summary(reg, parsed.as_ref()))));
             }
             Finding {
-                id: FindingId(finding_id(v)),
-                check: CheckId(CHECK_ID.to_string()),
-                class: Class::ImageNotFound,
-                severity: Severity::Error,
-                target: Target {
-                    kind: TargetKind::Image,
-                    name: v.image.clone(),
-                },
                 subject: Subject {
                     image: Some(v.image.clone()),
                     registry: registry_name,
                     ..Subject::default()
                 },
-                title,
                 explanation,
                 next_steps: next,
-                error_chain: Vec::new(),
                 evidence,
                 count: v.uses.len() as u64,
-                first_seen: None,
-                last_seen: None,
                 confidence,
                 fixes: if corrected(v).is_some() {
                     fixes.to_vec()
                 } else {
                     Vec::new()
                 },
+                ..Finding::with_id(
+                    FindingId(finding_id(v)),
+                    CHECK_ID,
+                    Class::ImageNotFound,
+                    Severity::Error,
+                    Target {
+                        kind: TargetKind::Image,
+                        name: v.image.clone(),
+                    },
+                    title,
+                )
             }
         })
         .collect()

@@ -402,13 +402,8 @@ impl ScanOutcome {
                     subject.endpoint.as_deref().unwrap_or(""),
                 ]);
                 let first_line = g.first.first().map_or(0, |o| o.line);
+                let title = advice::title(&sig.title, &subject);
                 let finding = Finding {
-                    id,
-                    check: check.clone(),
-                    class: g.verdict.class,
-                    severity: g.verdict.severity,
-                    target: target.clone(),
-                    title: advice::title(&sig.title, &subject),
                     explanation,
                     next_steps: sig.next.clone(),
                     error_chain: g
@@ -424,6 +419,14 @@ impl ScanOutcome {
                     confidence: Confidence::Inferred,
                     fixes: sig.fix_refs(),
                     subject,
+                    ..Finding::with_id(
+                        id,
+                        &check.0,
+                        g.verdict.class,
+                        g.verdict.severity,
+                        target.clone(),
+                        title,
+                    )
                 };
                 (first_line, finding)
             })

@@ -13,8 +13,8 @@
 //!    [`findings`] turns a wrong scheme into a `http_vs_https` finding for the node.
 
 use crate::model::{
-    CheckId, Class, Confidence, Evidence, EvidenceSource, Finding, FindingId, FixRef, Severity,
-    Subject, Target, TargetKind,
+    Class, Evidence, EvidenceSource, Finding, FindingId, FixRef, Severity, Subject, Target,
+    TargetKind,
 };
 use crate::parse::containerd::{
     CRI_IMAGES, ContainerdConfig, CriSection, GRPC_CRI, HostTree, HostsToml, Located, Mirror,
@@ -2264,14 +2264,6 @@ pub fn findings(
         })
         .collect();
     vec![Finding {
-        id: finding_id(node, &registry),
-        check: CheckId(CHECK_ID.to_string()),
-        class: Class::HttpVsHttps,
-        severity,
-        target: Target {
-            kind: TargetKind::Node,
-            name: node.to_string(),
-        },
         subject: Subject {
             registry: Some(registry.clone()),
             endpoint: verdict
@@ -2282,16 +2274,21 @@ pub fn findings(
             nodes: vec![node.to_string()],
             ..Subject::default()
         },
-        title,
         explanation: explanation.trim_end().to_string(),
         next_steps: next_steps(verdict, &registry),
-        error_chain: Vec::new(),
         evidence,
-        count: 1,
-        first_seen: None,
-        last_seen: None,
-        confidence: Confidence::Confirmed,
         fixes: fixes_for(verdict),
+        ..Finding::with_id(
+            finding_id(node, &registry),
+            CHECK_ID,
+            Class::HttpVsHttps,
+            severity,
+            Target {
+                kind: TargetKind::Node,
+                name: node.to_string(),
+            },
+            title,
+        )
     }]
 }
 

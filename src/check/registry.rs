@@ -1138,16 +1138,13 @@ async fn pull_auth(
                                 format!("The pull secret's entry for {} has problems", entry.key),
                             );
                             f.explanation = entry.problems.join(" ");
-                            f.evidence = vec![Evidence {
-                                source: EvidenceSource::File {
+                            f.evidence = vec![Evidence::new(
+                                EvidenceSource::File {
                                     path: path.clone(),
                                     line: line_of(&text, &entry.key),
                                 },
-                                time: None,
-                                host: None,
-                                text: format!("auths key '{}'", entry.key),
-                                matched: None,
-                            }];
+                                format!("auths key '{}'", entry.key),
+                            )];
                             findings.push(f);
                         }
                     }
@@ -1172,16 +1169,13 @@ async fn pull_auth(
                         f.next_steps = vec![format!(
                             "Re-create the secret keyed by {addr}: kubectl create secret docker-registry NAME --docker-server={addr} --docker-username=… --docker-password=\"$TOKEN\" --dry-run=client -o yaml | kubectl apply -f -"
                         )];
-                        f.evidence = vec![Evidence {
-                            source: EvidenceSource::File {
+                        f.evidence = vec![Evidence::new(
+                            EvidenceSource::File {
                                 path: path.clone(),
                                 line: keys.first().map_or(1, |k| line_of(&text, k)),
                             },
-                            time: None,
-                            host: None,
-                            text: format!("auths keys: {}", keys.join(", ")),
-                            matched: None,
-                        }];
+                            format!("auths keys: {}", keys.join(", ")),
+                        )];
                         findings.push(f);
                     }
                 }

@@ -6,8 +6,8 @@ use super::logs::{RemoteOrigin, scan_input};
 use super::{Check, CheckContext, CheckFuture, CheckOutcome};
 use crate::inventory::Host;
 use crate::model::{
-    CheckId, CheckStatus, Class, Confidence, Evidence, EvidenceSource, Finding, FindingId,
-    Severity, Subject, Target, TargetKind,
+    CheckId, CheckStatus, Class, Evidence, EvidenceSource, Finding, FindingId, Severity, Subject,
+    Target, TargetKind,
 };
 use crate::probe::{Input, ProbeError};
 use crate::ssh::Step;
@@ -123,13 +123,7 @@ impl Check for SshReachable {
                     };
                     let message = ctx.redactor.redact(&e.to_string()).into_owned();
                     let finding = Finding {
-                        id: FindingId::derive(&["ssh.reachable", &host.name]),
-                        check: CheckId("ssh.reachable".into()),
-                        class,
-                        severity: Severity::Error,
-                        target: host_target(&host),
                         subject: Subject { nodes: vec![host.name.clone()], endpoint: Some(host.destination().to_string()), ..Subject::default() },
-                        title: format!("Cannot reach {} over SSH ({step})", host.name),
                         explanation: format!(
                             "pulldoctor could not run commands on {} ({}), so its other checks were skipped. {message}",
                             host.name,
@@ -139,7 +133,6 @@ impl Check for SshReachable {
                             format!("Try it by hand: ssh {} true", host.destination()),
                             "Check ~/.ssh/config (HostName, User, Port, ProxyJump) and that the key is in the host's authorized_keys.".into(),
                         ],
-                        error_chain: Vec::new(),
                         evidence: vec![Evidence {
                             source: EvidenceSource::Probe { request: format!("ssh {} true", host.destination()) },
                             time: None,
@@ -147,11 +140,14 @@ impl Check for SshReachable {
                             text: message,
                             matched: None,
                         }],
-                        count: 1,
-                        first_seen: None,
-                        last_seen: None,
-                        confidence: Confidence::Confirmed,
-                        fixes: Vec::new(),
+                        ..Finding::with_id(
+                            FindingId::derive(&["ssh.reachable", &host.name]),
+                            "ssh.reachable",
+                            class,
+                            Severity::Error,
+                            host_target(&host),
+                            format!("Cannot reach {} over SSH ({step})", host.name),
+                        )
                     };
                     CheckOutcome {
                         status: CheckStatus::Failed,

@@ -682,31 +682,24 @@ pub fn finding(analysis: &JobAnalysis, sources: &Sources, fixes: &[FixRef]) -> O
     let mut evidence = Vec::new();
     if let Some(path) = &sources.ci_file {
         for (tag, loc) in d.tags.iter().zip(&d.tag_locs) {
-            evidence.push(Evidence {
-                source: EvidenceSource::File {
-                    path: if loc.file.is_empty() {
-                        path.clone()
-                    } else {
-                        loc.file.clone()
-                    },
-                    line: loc.line,
+            evidence.push(Evidence::file_line(
+                if loc.file.is_empty() {
+                    path.clone()
+                } else {
+                    loc.file.clone()
                 },
-                time: None,
-                host: None,
-                text: format!("- {tag}"),
-                matched: None,
-            });
+                loc.line,
+                format!("- {tag}"),
+            ));
         }
     }
     if let Some(req) = &sources.runners_request {
         for v in &analysis.verdicts {
-            evidence.push(Evidence {
-                source: EvidenceSource::Probe {
+            evidence.push(Evidence::new(
+                EvidenceSource::Probe {
                     request: req.clone(),
                 },
-                time: None,
-                host: None,
-                text: format!(
+                format!(
                     "{}: tag_list=[{}] run_untagged={} paused={} status={} access_level={}",
                     v.runner.label(),
                     v.runner.tags.join(", "),
@@ -719,43 +712,23 @@ pub fn finding(analysis: &JobAnalysis, sources: &Sources, fixes: &[FixRef]) -> O
                         "not_protected"
                     }
                 ),
-                matched: None,
-            });
+            ));
         }
     }
     if let (Some(input), Some(text)) = (&sources.banner_input, &sources.banner_text) {
-        evidence.push(Evidence {
-            source: EvidenceSource::File {
-                path: input.clone(),
-                line: 1,
-            },
-            time: None,
-            host: None,
-            text: text.clone(),
-            matched: None,
-        });
+        evidence.push(Evidence::file_line(input.clone(), 1, text.clone()));
     }
     let next_steps: Vec<String> = analysis.changes.iter().map(ToString::to_string).collect();
     let ids = fix_ids(&analysis.changes);
     Some(Finding {
-        id: FindingId::derive(&[CHECK_ID, Class::RunnerTags.id(), &d.job]),
-        check: CheckId(CHECK_ID.to_string()),
-        class: Class::RunnerTags,
-        severity: Severity::Error,
-        target: job_target(&d.job),
         subject: Subject {
             job: Some(d.job.clone()),
             tags: d.tags.clone(),
             ..Subject::default()
         },
-        title,
         explanation,
         next_steps,
-        error_chain: Vec::new(),
         evidence,
-        count: 1,
-        first_seen: None,
-        last_seen: None,
         confidence: if sources.runners_request.is_some() {
             Confidence::Confirmed
         } else {
@@ -766,6 +739,14 @@ pub fn finding(analysis: &JobAnalysis, sources: &Sources, fixes: &[FixRef]) -> O
             .filter(|f| ids.contains(&f.id.as_str()))
             .cloned()
             .collect(),
+        ..Finding::with_id(
+            FindingId::derive(&[CHECK_ID, Class::RunnerTags.id(), &d.job]),
+            CHECK_ID,
+            Class::RunnerTags,
+            Severity::Error,
+            job_target(&d.job),
+            title,
+        )
     })
 }
 
@@ -808,29 +789,15 @@ pub fn offline_finding(
     explanation.push_str("\nNo runner data was read (give [gitlab] project and a token in GITLAB_TOKEN to compare with the runners' tag lists).");
     let mut evidence = Vec::new();
     if let (Some(input), Some(text)) = (&sources.banner_input, &sources.banner_text) {
-        evidence.push(Evidence {
-            source: EvidenceSource::File {
-                path: input.clone(),
-                line: 1,
-            },
-            time: None,
-            host: None,
-            text: text.clone(),
-            matched: None,
-        });
+        evidence.push(Evidence::file_line(input.clone(), 1, text.clone()));
     }
     for j in &jobs {
         for t in &j.tags {
-            evidence.push(Evidence {
-                source: EvidenceSource::File {
-                    path: t.loc.file.clone(),
-                    line: t.loc.line,
-                },
-                time: None,
-                host: None,
-                text: format!("- {}", t.raw),
-                matched: None,
-            });
+            evidence.push(Evidence::file_line(
+                t.loc.file.clone(),
+                t.loc.line,
+                format!("- {}", t.raw),
+            ));
         }
     }
     let job = names
@@ -838,29 +805,27 @@ pub fn offline_finding(
         .cloned()
         .unwrap_or_else(|| "stuck job".to_string());
     Finding {
-        id: FindingId::derive(&[CHECK_ID, Class::RunnerTags.id(), "banner", &banner.tags.join(",")]),
-        check: CheckId(CHECK_ID.to_string()),
-        class: Class::RunnerTags,
-        severity: Severity::Error,
-        target: job_target(&job),
         subject: Subject {
             job: names.first().cloned(),
             tags: banner.tags.clone(),
             ..Subject::default()
         },
-        title: format!("{who} stuck waiting for a runner with tags {}", banner.tags.join(", ")),
         explanation,
         next_steps: vec![
             "On the runner host: gitlab-runner list (the registered runners) and compare their tags with the job's.".into(),
             "In GitLab: Settings > CI/CD > Runners shows each runner's tags, Protected flag and Run untagged jobs.".into(),
         ],
-        error_chain: Vec::new(),
         evidence,
-        count: 1,
-        first_seen: None,
-        last_seen: None,
         confidence: Confidence::Inferred,
         fixes: fixes.to_vec(),
+        ..Finding::with_id(
+            FindingId::derive(&[CHECK_ID, Class::RunnerTags.id(), "banner", &banner.tags.join(",")]),
+            CHECK_ID,
+            Class::RunnerTags,
+            Severity::Error,
+            job_target(&job),
+            format!("{who} stuck waiting for a runner with tags {}", banner.tags.join(", ")),
+        )
     }
 }
 
@@ -872,13 +837,7 @@ pub fn literal_variable_findings(config: &CiConfig, ci_file: &str) -> Vec<Findin
     for job in &config.jobs {
         for t in job.tags.iter().filter(|t| t.value.contains('$')) {
             out.push(Finding {
-                id: FindingId::derive(&[CHECK_ID, "literal-variable", &job.name, &t.value]),
-                check: CheckId(CHECK_ID.to_string()),
-                class: Class::RunnerTags,
-                severity: Severity::Error,
-                target: job_target(&job.name),
                 subject: Subject { job: Some(job.name.clone()), tags: job.tag_values(), ..Subject::default() },
-                title: format!("Job {} has the tag `{}`: a variable that is not defined", job.name, t.value),
                 explanation: format!(
                     "GitLab expands variables in tags when it creates the pipeline and leaves an undefined one as written, so job {} waits for a runner tagged `{}` literally ({}).",
                     job.name, t.value, job.tags_origin
@@ -887,19 +846,16 @@ pub fn literal_variable_findings(config: &CiConfig, ci_file: &str) -> Vec<Findin
                     "Define the variable in variables: (of {ci_file} or the job), or as a project CI/CD variable, or write the tag itself at {}:{}.",
                     t.loc.file, t.loc.line
                 )],
-                error_chain: Vec::new(),
-                evidence: vec![Evidence {
-                    source: EvidenceSource::File { path: t.loc.file.clone(), line: t.loc.line },
-                    time: None,
-                    host: None,
-                    text: format!("- {}", t.raw),
-                    matched: None,
-                }],
-                count: 1,
-                first_seen: None,
-                last_seen: None,
+                evidence: vec![Evidence::file_line(t.loc.file.clone(), t.loc.line, format!("- {}", t.raw))],
                 confidence: Confidence::Inferred,
-                fixes: Vec::new(),
+                ..Finding::with_id(
+                    FindingId::derive(&[CHECK_ID, "literal-variable", &job.name, &t.value]),
+                    CHECK_ID,
+                    Class::RunnerTags,
+                    Severity::Error,
+                    job_target(&job.name),
+                    format!("Job {} has the tag `{}`: a variable that is not defined", job.name, t.value),
+                )
             });
         }
     }
@@ -1472,22 +1428,17 @@ pub fn lint_disagreements(lint: &crate::probe::gitlab::Lint, config: &CiConfig) 
         theirs.sort();
         if ours != theirs {
             out.push(Finding {
-                id: FindingId::derive(&[CHECK_ID, "lint", &job.name]),
-                check: CheckId(CHECK_ID.to_string()),
-                class: Class::RunnerTags,
-                severity: Severity::Warning,
-                target: job_target(&job.name),
                 subject: Subject { job: Some(job.name.clone()), tags: lj.tag_list.clone(), ..Subject::default() },
-                title: format!("Job {}: GitLab's lint gives tags {} where the local file gives {}", job.name, lj.tag_list.join(", "), job.tag_values().join(", ")),
                 explanation: "The checkout differs from the default branch GitLab linted, or an include pulldoctor does not follow (remote, project, template) sets the tags. GitLab's answer is the one runners see.".into(),
                 next_steps: vec!["Compare the checkout with the default branch (git fetch; git diff origin/HEAD -- .gitlab-ci.yml).".into()],
-                error_chain: Vec::new(),
-                evidence: Vec::new(),
-                count: 1,
-                first_seen: None,
-                last_seen: None,
-                confidence: Confidence::Confirmed,
-                fixes: Vec::new(),
+                ..Finding::with_id(
+                    FindingId::derive(&[CHECK_ID, "lint", &job.name]),
+                    CHECK_ID,
+                    Class::RunnerTags,
+                    Severity::Warning,
+                    job_target(&job.name),
+                    format!("Job {}: GitLab's lint gives tags {} where the local file gives {}", job.name, lj.tag_list.join(", "), job.tag_values().join(", ")),
+                )
             });
         }
     }

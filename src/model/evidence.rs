@@ -44,3 +44,29 @@ pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub matched: Option<[usize; 2]>,
 }
+
+impl Evidence {
+    /// Evidence with no time, host or highlight: what a check read or was told itself.
+    #[must_use]
+    pub fn new(source: EvidenceSource, text: impl Into<String>) -> Self {
+        Evidence {
+            source,
+            time: None,
+            host: None,
+            text: text.into(),
+            matched: None,
+        }
+    }
+
+    /// Line `line` (1-based) of the input file `path`.
+    #[must_use]
+    pub fn file_line(path: impl Into<String>, line: u64, text: impl Into<String>) -> Self {
+        Self::new(
+            EvidenceSource::File {
+                path: path.into(),
+                line,
+            },
+            text,
+        )
+    }
+}

@@ -172,8 +172,30 @@ impl Finding {
     ) -> Self {
         let mut parts = vec![check, class.id()];
         parts.extend_from_slice(key);
+        Self::with_id(
+            FindingId::derive(&parts),
+            check,
+            class,
+            severity,
+            target,
+            title,
+        )
+    }
+
+    /// A confirmed finding seen once, under an id the caller derived (a check whose id must
+    /// match what another part computes, such as the fix that answers it). The other fields
+    /// start empty; set what applies.
+    #[must_use]
+    pub fn with_id(
+        id: FindingId,
+        check: &str,
+        class: Class,
+        severity: Severity,
+        target: Target,
+        title: String,
+    ) -> Self {
         Finding {
-            id: FindingId::derive(&parts),
+            id,
             check: CheckId(check.to_string()),
             class,
             severity,

@@ -11,6 +11,18 @@ pub struct FixRef {
     pub title: String,
 }
 
+impl FixRef {
+    /// The fixes among `offered` whose ids are in `ids`, in the order offered.
+    #[must_use]
+    pub fn among(offered: &[FixRef], ids: &[&str]) -> Vec<FixRef> {
+        offered
+            .iter()
+            .filter(|f| ids.contains(&f.id.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
 /// How much a fix can disturb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
