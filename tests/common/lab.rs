@@ -22,7 +22,7 @@ impl Lab {
         Self::up_nodes(prefix, password, 1)
     }
 
-    /// [`Lab::up`] with `nodes` nodes (2 adds k8snode2, on its own link to bastion).
+    /// [`Lab::up`] with `nodes` nodes (1 to 4: k8snode2..4 each on its own link to bastion).
     pub fn up_nodes(prefix: &str, password: &str, nodes: u8) -> Result<Lab, String> {
         let script = available()?;
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
