@@ -27,7 +27,7 @@
 
 mod common;
 
-use common::lab::{Lab, available};
+use common::lab::Lab;
 use std::path::{Path, PathBuf};
 
 const PASS: &str = "bench-probes-pass";
@@ -194,26 +194,14 @@ fn engine_seconds(report: &serde_json::Value) -> f64 {
 #[test]
 #[ignore = "benchmark: run as root with --release -- --ignored --nocapture"]
 fn four_nodes_probes_against_sequential_and_one_node() {
-    if let Err(why) = available() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let lab = Lab::up_nodes("pdq-", PASS, 4).expect("lab up");
+    let lab = match Lab::up_nodes("pdq-", PASS, 4) {
+        Ok(lab) => lab,
+        Err(why) => return eprintln!("SKIPPED: {why}"),
+    };
     // a real pull through each node first: the lab is healthy end to end, and each node's
     // journal holds a pull, as a working node's does
     for node in NODES {
-        let pull = lab.cmd(&[
-            "--node",
-            node,
-            "pull",
-            "backend",
-            "--user",
-            "gition-deploy",
-            "--pass",
-            PASS,
-            "--timeout",
-            "20",
-        ]);
+        let pull = lab.pull_backend(node, PASS, "20");
         assert!(
             pull.status.success(),
             "pull through {node}: {}",
@@ -292,33 +280,28 @@ fn four_nodes_probes_against_sequential_and_one_node() {
         "  promise: 4 nodes under 2 s: {}",
         if medians[0] < 2.0 { "kept" } else { "NOT kept" }
     );
-    let typical = results[0]
-        .iter()
-        .min_by(|a, b| {
-            (a.wall - medians[0])
-                .abs()
-                .total_cmp(&(b.wall - medians[0]).abs())
-        })
-        .unwrap();
     println!("checks of the median 4-node concurrent run, slowest first (duration_ms):");
-    for (check, target, ms) in check_times(&typical.report) {
-        println!("  {ms:>6} ms  {check} on {target}");
-    }
-    let sequential = results[1]
-        .iter()
-        .min_by(|a, b| {
-            (a.wall - medians[1])
-                .abs()
-                .total_cmp(&(b.wall - medians[1]).abs())
-        })
-        .unwrap();
+    print_checks(nearest(&results[0], medians[0]), usize::MAX);
+    let sequential = nearest(&results[1], medians[1]);
     let sum: u64 = check_times(&sequential.report).iter().map(|c| c.2).sum();
     println!(
         "the median --concurrency 1 run: checks' durations add up to {:.2} s of its {:.2} s; slowest:",
         sum as f64 / 1000.0,
         sequential.wall
     );
-    for (check, target, ms) in check_times(&sequential.report).into_iter().take(8) {
+    print_checks(sequential, 8);
+}
+
+/// The run whose wall time is nearest `wall` (the median's own run).
+fn nearest(runs: &[Timed], wall: f64) -> &Timed {
+    runs.iter()
+        .min_by(|a, b| (a.wall - wall).abs().total_cmp(&(b.wall - wall).abs()))
+        .unwrap()
+}
+
+/// The `most` slowest checks of a run.
+fn print_checks(run: &Timed, most: usize) {
+    for (check, target, ms) in check_times(&run.report).into_iter().take(most) {
         println!("  {ms:>6} ms  {check} on {target}");
     }
 }

@@ -76,6 +76,24 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `lab.sh --node NODE pull backend` as the deploy user with `password`, with a CRI
+    /// deadline of `timeout` seconds.
+    #[allow(dead_code)] // not every test binary pulls
+    pub fn pull_backend(&self, node: &str, password: &str, timeout: &str) -> Output {
+        self.cmd(&[
+            "--node",
+            node,
+            "pull",
+            "backend",
+            "--user",
+            "gition-deploy",
+            "--pass",
+            password,
+            "--timeout",
+            timeout,
+        ])
+    }
+
     /// The lab script's path.
     #[allow(dead_code)] // not every test binary spawns it itself
     pub fn script(&self) -> &std::path::Path {
