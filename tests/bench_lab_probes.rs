@@ -14,9 +14,18 @@
 //! Each variant runs `PULLDOCTOR_BENCH_RUNS` times (3 by default), interleaved, after one
 //! warm-up run that is printed and not counted; medians give the ratios. Wall time and CPU are
 //! the process's (`/usr/bin/time` around pulldoctor inside gitlabvm); the report's `duration_ms`
-//! gives each check's time, printed slowest first for the median four-node run. A check without
+//! gives each check's time, printed slowest first for the median four-node run. The lab's hosts
+//! run on the same cores as pulldoctor, so the bench also prints the CPU they spent serving the
+//! run (their sshd listeners' reaped children: each connection's sshd, shell and commands). A check without
 //! a verdict (skipped, errored, timed out) or an error finding on the healthy lab fails the bench:
 //! a fast wrong answer is not a result.
+//!
+//! The hosts' root shells start with an empty `~/.bashrc` (bound over it in each lab host's own
+//! mount namespace, gone with the lab): the lab's hosts share this machine's /root, whose
+//! `.bashrc` runs pyenv's init and `pyenv rehash`, about 0.2 s of CPU per SSH command (measured
+//! here: 0.22–0.29 s of the node's sshd and shell for one `ssh k8snode true`, 0.04–0.06 s
+//! without it), which a node's root account does not. `PULLDOCTOR_BENCH_HOST_RC=keep` measures
+//! with it.
 //!
 //! Run (root, the lab's packages: `tests/lab/lab.sh install`):
 //! `cargo test --release --test bench_lab_probes -- --ignored --nocapture`
@@ -32,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 const PASS: &str = "bench-probes-pass";
 const NODES: [&str; 4] = ["k8snode", "k8snode2", "k8snode3", "k8snode4"];
+const HOPS_AND_GITLAB: [&str; 3] = ["bastion", "linuxhost", "gitlabvm"];
 
 fn runs_wanted() -> usize {
     std::env::var("PULLDOCTOR_BENCH_RUNS")
@@ -41,11 +51,60 @@ fn runs_wanted() -> usize {
         .max(1)
 }
 
-/// One headless run: its wall time and CPU (from `/usr/bin/time`) and its report.
+/// One headless run: its wall time and CPU (from `/usr/bin/time`), the CPU the lab's hosts
+/// spent serving it, and its report.
 struct Timed {
     wall: f64,
     cpu: f64,
+    hosts_cpu: f64,
     report: serde_json::Value,
+}
+
+/// Give every lab host's root shell an empty `~/.bashrc` (see the module's header), unless
+/// `PULLDOCTOR_BENCH_HOST_RC=keep`; which one the hosts have, in words.
+fn host_rc(lab: &Lab) -> &'static str {
+    let rc = std::path::Path::new("/root/.bashrc");
+    if std::env::var("PULLDOCTOR_BENCH_HOST_RC").as_deref() == Ok("keep") || !rc.exists() {
+        return "this machine's root ~/.bashrc";
+    }
+    let empty = lab.state.join("empty-bashrc");
+    std::fs::write(&empty, "").unwrap();
+    let empty = empty.display().to_string();
+    for host in NODES.iter().chain(&HOPS_AND_GITLAB) {
+        lab.ok(&["exec", host, "mount", "--bind", &empty, "/root/.bashrc"]);
+    }
+    "an empty root ~/.bashrc"
+}
+
+/// The lab's sshd listeners: what they reap holds every connection's sshd, shell and command.
+fn sshd_pids(lab: &Lab) -> Vec<u32> {
+    NODES
+        .iter()
+        .chain(&HOPS_AND_GITLAB)
+        .map(|h| {
+            let pid = lab.state.join(format!("pids/sshd-{h}.pid"));
+            std::fs::read_to_string(&pid)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Wait (2 s at most) until the listeners have reaped every connection's process, so that
+/// their CPU is counted.
+fn wait_reaped(pids: &[u32]) {
+    let busy = |p: &u32| {
+        let children = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children"));
+        !children.unwrap_or_default().trim().is_empty()
+    };
+    for _ in 0..40 {
+        if !pids.iter().any(busy) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// `pulldoctor --headless --config INVENTORY EXTRA...` in gitlabvm, timed there.
@@ -66,7 +125,11 @@ fn headless(lab: &Lab, binary: &str, inventory: &Path, extra: &[&str]) -> Timed 
         &inventory_arg,
     ];
     argv.extend(extra);
+    let sshd = sshd_pids(lab);
+    let hosts_before = common::cpu_seconds(&sshd);
     let out = lab.cmd(&argv);
+    wait_reaped(&sshd);
+    let hosts_cpu = common::cpu_seconds(&sshd) - hosts_before;
     let report = common::report(&out);
     let fields: Vec<f64> = std::fs::read_to_string(&times)
         .unwrap()
@@ -80,6 +143,7 @@ fn headless(lab: &Lab, binary: &str, inventory: &Path, extra: &[&str]) -> Timed 
     Timed {
         wall: fields[0],
         cpu: fields[1] + fields[2],
+        hosts_cpu,
         report,
     }
 }
@@ -228,12 +292,13 @@ fn four_nodes_probes_against_sequential_and_one_node() {
         ),
         ("1 node, concurrent", &one, &[], &NODES[..1]),
     ];
-    println!("pulldoctor binary: {binary}");
+    let rc = host_rc(&lab);
+    println!("pulldoctor binary: {binary}; the lab hosts' shells: {rc}");
     let warm = headless(&lab, &binary, &four, &[]);
     assert_healthy("warm-up", &warm, &NODES);
     println!(
-        "warm-up (not counted): 4 nodes, concurrent: {:.2} s wall, {:.2} s CPU",
-        warm.wall, warm.cpu
+        "warm-up (not counted): 4 nodes, concurrent: {:.2} s wall, {:.2} s CPU, hosts {:.2} s CPU",
+        warm.wall, warm.cpu, warm.hosts_cpu
     );
     for f in warm.report["findings"].as_array().unwrap() {
         println!(
@@ -250,10 +315,11 @@ fn four_nodes_probes_against_sequential_and_one_node() {
             let run = headless(&lab, &binary, inventory, extra);
             assert_healthy(label, &run, nodes);
             println!(
-                "run {round}: {label:<48} {:>6.2} s wall ({:.2} s in the engine), {:.2} s CPU, {} checks, {} findings",
+                "run {round}: {label:<48} {:>6.2} s wall ({:.2} s in the engine), CPU {:.2} s pulldoctor + {:.2} s hosts, {} checks, {} findings",
                 run.wall,
                 engine_seconds(&run.report),
                 run.cpu,
+                run.hosts_cpu,
                 run.report["checks"].as_array().unwrap().len(),
                 run.report["findings"].as_array().unwrap().len(),
             );
