@@ -39,16 +39,7 @@ fn text(out: &Output) -> String {
 }
 
 fn pull(lab: &Lab, timeout: &str) -> Output {
-    lab.cmd(&[
-        "pull",
-        "backend",
-        "--user",
-        "gition-deploy",
-        "--pass",
-        PASS,
-        "--timeout",
-        timeout,
-    ])
+    lab.pull_backend("k8snode", PASS, timeout)
 }
 
 /// A hop's rules, without counters (`iptables -S` for filter and nat).

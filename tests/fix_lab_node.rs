@@ -61,18 +61,7 @@ fn text(out: &Output) -> String {
 }
 
 fn pull(lab: &Lab, node: &str) -> Output {
-    lab.cmd(&[
-        "--node",
-        node,
-        "pull",
-        "backend",
-        "--user",
-        "gition-deploy",
-        "--pass",
-        PASS,
-        "--timeout",
-        "20",
-    ])
+    lab.pull_backend(node, PASS, "20")
 }
 
 fn cri_answers(lab: &Lab, node: &str) -> bool {

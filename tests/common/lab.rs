@@ -22,7 +22,7 @@ impl Lab {
         Self::up_nodes(prefix, password, 1)
     }
 
-    /// [`Lab::up`] with `nodes` nodes (2 adds k8snode2, on its own link to bastion).
+    /// [`Lab::up`] with `nodes` nodes (1 to 4: k8snode2..4 each on its own link to bastion).
     pub fn up_nodes(prefix: &str, password: &str, nodes: u8) -> Result<Lab, String> {
         let script = available()?;
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -74,6 +74,24 @@ impl Lab {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `lab.sh --node NODE pull backend` as the deploy user with `password`, with a CRI
+    /// deadline of `timeout` seconds.
+    #[allow(dead_code)] // not every test binary pulls
+    pub fn pull_backend(&self, node: &str, password: &str, timeout: &str) -> Output {
+        self.cmd(&[
+            "--node",
+            node,
+            "pull",
+            "backend",
+            "--user",
+            "gition-deploy",
+            "--pass",
+            password,
+            "--timeout",
+            timeout,
+        ])
     }
 
     /// The lab script's path.

@@ -99,6 +99,33 @@ pub fn classes(report: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// CPU seconds (user + system) of these processes and of the children they reaped (an sshd
+/// listener reaps the process of every connection it served), from `/proc/PID/stat`.
+pub fn cpu_seconds(pids: &[u32]) -> f64 {
+    pids.iter()
+        .map(|p| stat_ticks(&format!("/proc/{p}/stat"), &[13, 14, 15, 16]))
+        .sum::<u64>() as f64
+        / 100.0
+}
+
+/// CPU seconds of this process's reaped children (the ssh clients of the loop).
+pub fn children_cpu_seconds() -> f64 {
+    stat_ticks("/proc/self/stat", &[15, 16]) as f64 / 100.0
+}
+
+/// The sum of these fields (0-based, after the command name) of a `stat` file, in clock ticks
+/// (100 a second on Linux).
+pub fn stat_ticks(path: &str, fields: &[usize]) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // the command name is in parentheses and may hold spaces
+    let after = text.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let values: Vec<&str> = after.split_whitespace().collect();
+    fields
+        .iter()
+        .filter_map(|&i| values.get(i - 2).and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+}
+
 /// Write a file under a temp dir.
 pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let p = dir.join(name);

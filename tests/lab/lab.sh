@@ -2,6 +2,7 @@
 # pulldoctor test lab: the incident's pull path in network namespaces on one Debian 12 machine.
 #
 #   k8snode 10.88.1.2 ── 10.88.1.1 bastion 10.88.2.1 ── 10.88.2.2 linuxhost 10.88.3.1 ── 10.88.3.2 gitlabvm
+#   (PD_LAB_NODES=2..4: k8snode2..4 on links of their own to bastion, 10.88.4/5/6.0/24)
 #
 # Run as root. See tests/lab/README.md, or `lab.sh help`.
 set -euo pipefail
@@ -13,25 +14,25 @@ PY=/usr/bin/python3
 
 PREFIX=${PD_LAB_PREFIX:-pd-}
 STATE=${PD_LAB_DIR:-/tmp/pd-lab}
-# how many nodes `up` builds: 1 (k8snode) or 2 (also k8snode2, on its own link to bastion);
-# opt-in, so every other user of the lab keeps the single node
+# how many nodes `up` builds: 1 (k8snode) to 4 (also k8snode2..4, each on its own link to
+# bastion); opt-in, so every other user of the lab keeps the single node
 NODE_COUNT=${PD_LAB_NODES:-${LAB_NODES:-1}}
 # the node that node faults, pulls and CRI calls act on (`--node NAME`)
 NODE=${PD_LAB_NODE:-k8snode}
+# every node the lab can have, in the order `up` builds them, and each one's /24 link to
+# bastion (the node is .2 there, bastion .1); every node dials 10.88.1.1 for the registry
+ALL_NODES=(k8snode k8snode2 k8snode3 k8snode4)
+declare -A NODE_NET=([k8snode]=10.88.1 [k8snode2]=10.88.4 [k8snode3]=10.88.5 [k8snode4]=10.88.6)
 set_hosts() {
   case "$NODE_COUNT" in
-    1) NODES=(k8snode) ;;
-    2) NODES=(k8snode k8snode2) ;;
-    *) die "PD_LAB_NODES must be 1 or 2 (got $NODE_COUNT)" ;;
+    1|2|3|4) NODES=("${ALL_NODES[@]:0:$NODE_COUNT}") ;;
+    *) die "PD_LAB_NODES must be 1, 2, 3 or 4 (got $NODE_COUNT)" ;;
   esac
   HOSTS=("${NODES[@]}" bastion linuxhost gitlabvm)
 }
 
 # addresses
-NODE_IP=10.88.1.2
-NODE2_IP=10.88.4.2          # k8snode2, on its own link to bastion (10.88.4.1); dials 10.88.1.1 too
-BASTION_IP4=10.88.4.1
-BASTION_IP=10.88.1.1        # the address the node uses for everything (registry :5050, auth :80)
+BASTION_IP=${NODE_NET[k8snode]}.1   # the address the nodes use for everything (registry :5050, auth :80)
 BASTION_IP2=10.88.2.1
 HOST_IP=10.88.2.2
 HOST_IP2=10.88.3.1
@@ -51,8 +52,9 @@ need_root() { [ "$(id -u)" = 0 ] || die "run as root"; }
 usage() {
   cat <<'EOF'
 usage: lab.sh [--dir STATE_DIR] [--node NODE] COMMAND [ARGS]
-  (--node k8snode2, or PD_LAB_NODE: node faults, pull, rmi, images, cri-status, journal and
-   restart-containerd act on that node; PD_LAB_NODES=2 makes `up` build k8snode2)
+  (--node k8snode2 (..k8snode4), or PD_LAB_NODE: node faults, pull, rmi, images, cri-status,
+   journal and restart-containerd act on that node; PD_LAB_NODES=2, 3 or 4 makes `up` build
+   k8snode2, k8snode3 (10.88.5.2), k8snode4 (10.88.6.2), each on its own link to bastion)
   install                       apt-get install what the lab needs (quick when already installed)
   up [--realm URL] [--password P]   build the healthy lab (state dir default /tmp/pd-lab)
   down                          tear everything down (idempotent; works after a half-failed up)
@@ -68,11 +70,11 @@ usage: lab.sh [--dir STATE_DIR] [--node NODE] COMMAND [ARGS]
   restart-containerd            stop the node's containerd (its pid file only) and start it again;
                                 exit 0 once CRI answers (the node's $STATE/NODE/restart-containerd
                                 script, the inventory's containerd_restart, runs this)
-  exec NS CMD...                run CMD in a lab host: k8snode | bastion | linuxhost | gitlabvm
+  exec NS CMD...                run CMD in a lab host: k8snode[2-4] | bastion | linuxhost | gitlabvm
   ssh HOST [CMD...]             ssh as root from gitlabvm (ProxyJump via linuxhost, bastion)
 
-faults (HOP = bastion | linuxhost, PORT = 5050 | 80; with --node k8snode2 the bastion rules
-of k8snode2's own link):
+faults (HOP = bastion | linuxhost, PORT = 5050 | 80; with --node k8snodeN the bastion rules
+of that node's own link):
   forward-removed HOP PORT          FORWARD accept deleted (policy DROP: timeouts)
   dnat-removed HOP PORT             PREROUTING DNAT deleted (connection refused)
   masquerade-removed HOP PORT       POSTROUTING MASQUERADE deleted (timeouts)
@@ -101,12 +103,17 @@ load_env() {
 }
 
 node_known() { local n; for n in "${NODES[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
+# a name the lab could give a node (whether this lab built it or not)
+node_name() { [ -n "$1" ] && [ -n "${NODE_NET[$1]:-}" ]; }
+# `k8snode|k8snode2|...|bastion|linuxhost|gitlabvm`, for matching namespace and link names
+host_names_re() { local IFS='|'; printf '%s' "${ALL_NODES[*]}|bastion|linuxhost|gitlabvm"; }
 
 ns() { printf '%s%s' "$PREFIX" "$1"; }
 
 host_name() { # accept k8snode or pd-k8snode
   local h=${1#"$PREFIX"}
-  case "$h" in k8snode|k8snode2|bastion|linuxhost|gitlabvm) printf '%s' "$h" ;; *) die "unknown host: $1" ;; esac
+  if node_name "$h"; then printf '%s' "$h"; return; fi
+  case "$h" in bastion|linuxhost|gitlabvm) printf '%s' "$h" ;; *) die "unknown host: $1" ;; esac
 }
 
 nsx() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
@@ -233,23 +240,19 @@ setup_hop() {
 }
 
 setup_hop_rules() {
-  local h=$1 p node=$NODE
+  local h=$1 p node=$NODE nodes=(k8snode)
   nsx "$h" iptables -w -P FORWARD DROP
   nsx "$h" iptables -w -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-  NODE=k8snode
-  for p in "${PORTS[@]}"; do
-    ipt "$h" nat -A "$(rule_dnat "$h" "$p")"
-    ipt "$h" filter -A "$(rule_fwd "$h" "$p")"
-    ipt "$h" nat -A "$(rule_masq "$h" "$p")"
-  done
-  # k8snode2 comes in on its own link and dials the same 10.88.1.1 (same MASQUERADE)
-  if [ "$h" = bastion ] && node_known k8snode2; then
-    NODE=k8snode2
+  # on bastion every node comes in on its own link and dials the same 10.88.1.1: a DNAT and a
+  # FORWARD per link; the MASQUERADE matches the way out, so k8snode's serves them all
+  if [ "$h" = bastion ]; then nodes=("${NODES[@]}"); fi
+  for NODE in "${nodes[@]}"; do
     for p in "${PORTS[@]}"; do
       ipt "$h" nat -A "$(rule_dnat "$h" "$p")"
       ipt "$h" filter -A "$(rule_fwd "$h" "$p")"
+      if [ "$NODE" = k8snode ]; then ipt "$h" nat -A "$(rule_masq "$h" "$p")"; fi
     done
-  fi
+  done
   NODE=$node
 }
 
@@ -290,28 +293,20 @@ net_up() {
     nsx "$h" ip link set lo up
     nsx "$h" sysctl -qw net.ipv4.icmp_ratelimit=0
   done
-  ip link add pd-bastion netns "$(ns k8snode)" type veth peer name pd-k8snode netns "$(ns bastion)"
+  # k8snode's link first, then the hops', then the other nodes' (the interfaces keep the
+  # indexes they always had)
+  node_link k8snode
   ip link add pd-linuxhost netns "$(ns bastion)" type veth peer name pd-bastion netns "$(ns linuxhost)"
   ip link add pd-gitlabvm netns "$(ns linuxhost)" type veth peer name pd-linuxhost netns "$(ns gitlabvm)"
-  nsx k8snode   ip addr add "$NODE_IP/24" dev pd-bastion
-  nsx bastion   ip addr add "$BASTION_IP/24" dev pd-k8snode
   nsx bastion   ip addr add "$BASTION_IP2/24" dev pd-linuxhost
   nsx linuxhost ip addr add "$HOST_IP/24" dev pd-bastion
   nsx linuxhost ip addr add "$HOST_IP2/24" dev pd-gitlabvm
   nsx gitlabvm  ip addr add "$GITLAB_IP/24" dev pd-linuxhost
-  nsx k8snode ip link set pd-bastion up
-  nsx bastion ip link set pd-k8snode up;  nsx bastion ip link set pd-linuxhost up
+  nsx bastion ip link set pd-linuxhost up
   nsx linuxhost ip link set pd-bastion up; nsx linuxhost ip link set pd-gitlabvm up
   nsx gitlabvm ip link set pd-linuxhost up
-  if node_known k8snode2; then
-    ip link add pd-bastion netns "$(ns k8snode2)" type veth peer name pd-k8snode2 netns "$(ns bastion)"
-    nsx k8snode2 ip addr add "$NODE2_IP/24" dev pd-bastion
-    nsx bastion  ip addr add "$BASTION_IP4/24" dev pd-k8snode2
-    nsx k8snode2 ip link set pd-bastion up
-    nsx bastion  ip link set pd-k8snode2 up
-    nsx k8snode2 ip route add default via "$BASTION_IP4"
-  fi
-  nsx k8snode  ip route add default via "$BASTION_IP"
+  local n
+  for n in "${NODES[@]:1}"; do node_link "$n"; done
   nsx gitlabvm ip route add default via "$HOST_IP2"
   # the hops know only their own links; the rest of 10.88/16 is answered with ICMP
   # host-unreachable (a router that cannot reach it), so an unroutable realm fails at once
@@ -322,11 +317,24 @@ net_up() {
   setup_hop linuxhost
 }
 
+# a node's own link to bastion: `pd-bastion` in the node (NET.2), `pd-NODE` in bastion (NET.1),
+# the node's default route through it
+node_link() {
+  local n=$1 net=${NODE_NET[$1]}
+  ip link add pd-bastion netns "$(ns "$n")" type veth peer name "pd-$n" netns "$(ns bastion)"
+  nsx "$n"     ip addr add "$net.2/24" dev pd-bastion
+  nsx bastion  ip addr add "$net.1/24" dev "pd-$n"
+  nsx "$n"     ip link set pd-bastion up
+  nsx bastion  ip link set "pd-$n" up
+  nsx "$n"     ip route add default via "$net.1"
+}
+
 # ------------------------------------------------------------------------------------------ ssh
 
 host_addrs() {
+  if node_name "$1"; then echo "${NODE_NET[$1]}.2"; return; fi
   case "$1" in
-    k8snode) echo "$NODE_IP" ;; k8snode2) echo "$NODE2_IP" ;; bastion) echo "$BASTION_IP $BASTION_IP2" ;;
+    bastion) echo "$BASTION_IP $BASTION_IP2" ;;
     linuxhost) echo "$HOST_IP $HOST_IP2" ;; gitlabvm) echo "$GITLAB_IP" ;;
   esac
 }
@@ -362,7 +370,10 @@ ssh_setup() {
     echo "$(host_addrs "$h" | tr ' ' ',') $(cut -d' ' -f1,2 "$STATE/$h/ssh_host_ed25519_key.pub")" \
       >>"$STATE/ssh/known_hosts"
   done
-  cat >"$STATE/ssh/config" <<EOF
+  # k8snode2 has always had its entry, even in a single-node lab; the others when they exist
+  local named=$(( NODE_COUNT > 2 ? NODE_COUNT : 2 ))
+  {
+  cat <<EOF
 # ssh client config for the lab, written for use from the gitlabvm namespace:
 #   lab.sh exec gitlabvm ssh -F $STATE/ssh/config k8snode
 Host *
@@ -382,13 +393,11 @@ Host linuxhost
 Host bastion
   HostName $BASTION_IP2
   ProxyJump linuxhost
-Host k8snode
-  HostName $NODE_IP
-  ProxyJump bastion
-Host k8snode2
-  HostName $NODE2_IP
-  ProxyJump bastion
 EOF
+  for h in "${ALL_NODES[@]:0:$named}"; do
+    printf 'Host %s\n  HostName %s\n  ProxyJump bastion\n' "$h" "$(host_addrs "$h")"
+  done
+  } >"$STATE/ssh/config"
 }
 
 ssh_start() {
@@ -694,7 +703,7 @@ EOF
   chmod 600 "$STATE/lab.env"
 }
 
-leftovers() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${PREFIX}(k8snode|k8snode2|bastion|linuxhost|gitlabvm)$" || true; }
+leftovers() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${PREFIX}($(host_names_re))$" || true; }
 
 cmd_up() {
   need_root; check_tools
@@ -790,7 +799,7 @@ cmd_down() {
   for n in $nss; do
     for i in 1 2 3 4 5; do ip netns del "$n" 2>/dev/null && break; sleep 0.2; done
   done
-  for n in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^pd-(k8snode|k8snode2|bastion|linuxhost|gitlabvm)$' || true); do
+  for n in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^pd-($(host_names_re))$" || true); do
     ip link del "$n" 2>/dev/null || true
   done
   # 3. mounts under the state dir in this mount namespace (normally none: the node's mounts live
