@@ -114,13 +114,7 @@ pub fn run(
         app.fixes_unavailable =
             Some("this dashboard replays a bundle; fixes need live hosts".into());
     }
-    app.fix_commands = setup
-        .classifier
-        .catalog()
-        .signatures()
-        .iter()
-        .flat_map(|s| s.fixes.iter().map(|f| (f.id.clone(), f.commands.clone())))
-        .collect();
+    app.fix_commands = setup.classifier.catalog().fix_commands();
     let app = runtime.block_on(async {
         tracing::info!(checks = setup.plan.len(), "dashboard started");
         let result = event_loop(&mut terminal, app, &setup, args).await;

@@ -500,13 +500,7 @@ fn planted_secrets_reach_no_screen() {
         events
     });
     let mut app = App::new("planted secrets".to_string(), Theme { color: false });
-    app.fix_commands = setup
-        .classifier
-        .catalog()
-        .signatures()
-        .iter()
-        .flat_map(|s| s.fixes.iter().map(|f| (f.id.clone(), f.commands.clone())))
-        .collect();
+    app.fix_commands = setup.classifier.catalog().fix_commands();
     for ev in events {
         let _ = app.apply(ev);
     }

@@ -300,6 +300,16 @@ impl Catalog {
         &self.signatures
     }
 
+    /// Every fix id with the commands a person would run (what the dashboard shows beside a
+    /// finding's fixes).
+    #[must_use]
+    pub fn fix_commands(&self) -> BTreeMap<String, Vec<String>> {
+        self.signatures
+            .iter()
+            .flat_map(|s| s.fixes.iter().map(|f| (f.id.clone(), f.commands.clone())))
+            .collect()
+    }
+
     /// The signature for a class, if the catalog has one.
     #[must_use]
     pub fn get(&self, class: Class) -> Option<&Signature> {
