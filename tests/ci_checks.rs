@@ -671,14 +671,6 @@ fn fix_run(state: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::O
     common::run(args, b"", &all)
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The backups `fix` left next to `file`.
 fn backups_of(file: &Path) -> Vec<PathBuf> {
     let name = file.file_name().unwrap().to_str().unwrap().to_string();
@@ -728,7 +720,7 @@ fn fix_moves_the_ci_image_to_the_lowest_working_release() {
         .unwrap()
         .to_string();
     let dry = with(&["--dry-run", &id]);
-    let shown = text(&dry);
+    let shown = common::output_text(&dry);
     assert_eq!(common::code(&dry), 0, "{shown}");
     assert!(
         shown.contains("Fix bump-ci-docker-image: Move the CI image docker:24.0.5 to docker:25.0"),
@@ -741,7 +733,7 @@ fn fix_moves_the_ci_image_to_the_lowest_working_release() {
     assert!(backups_of(&ci).is_empty());
 
     let yes = with(&["--yes"]);
-    let shown = text(&yes);
+    let shown = common::output_text(&yes);
     assert_eq!(common::code(&yes), 0, "{shown}");
     assert!(
         shown.contains("bump-ci-docker-image on this machine: fixed and verified"),
@@ -763,7 +755,7 @@ fn fix_moves_the_ci_image_to_the_lowest_working_release() {
     assert!(audit.contains("\"verified\""), "{audit}");
 
     let again = with(&["--yes"]);
-    let shown = text(&again);
+    let shown = common::output_text(&again);
     assert_eq!(common::code(&again), 0, "{shown}");
     assert!(shown.contains("Nothing to fix"), "{shown}");
     assert_eq!(std::fs::read_to_string(&ci).unwrap(), after);
@@ -854,7 +846,7 @@ fn fix_changes_the_stuck_jobs_tags_to_the_runners() {
         ("PULLDOCTOR_REGISTRY_PASSWORD", REGISTRY_PASSWORD),
     ];
     let dry = fix_run(&state, &["--config", inv_s, "fix", "--dry-run"], &env);
-    let shown = text(&dry);
+    let shown = common::output_text(&dry);
     assert_eq!(common::code(&dry), 0, "{shown}");
     assert!(shown.contains("Fix job-tags-to-runner"), "{shown}");
     assert!(shown.contains(" -    - mz-win-vm\n"), "{shown}");
@@ -862,7 +854,7 @@ fn fix_changes_the_stuck_jobs_tags_to_the_runners() {
     assert_eq!(std::fs::read_to_string(&ci).unwrap(), original);
 
     let yes = fix_run(&state, &["--config", inv_s, "fix", "--yes"], &env);
-    let shown_yes = text(&yes);
+    let shown_yes = common::output_text(&yes);
     assert_eq!(common::code(&yes), 0, "{shown_yes}");
     assert!(
         shown_yes.contains("job-tags-to-runner on this machine: fixed and verified"),
@@ -874,9 +866,13 @@ fn fix_changes_the_stuck_jobs_tags_to_the_runners() {
         .collect();
     assert_eq!(std::fs::read_to_string(&ci).unwrap(), expected);
     let again = fix_run(&state, &["--config", inv_s, "fix", "--yes"], &env);
-    assert!(text(&again).contains("Nothing to fix"), "{}", text(&again));
+    assert!(
+        common::output_text(&again).contains("Nothing to fix"),
+        "{}",
+        common::output_text(&again)
+    );
     let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
-    for out in [&shown, &shown_yes, &text(&again), &audit] {
+    for out in [&shown, &shown_yes, &common::output_text(&again), &audit] {
         assert!(!out.contains(TOKEN), "the token leaked: {out}");
         assert!(
             !out.contains(REGISTRY_PASSWORD),

@@ -11,7 +11,6 @@
 mod common;
 
 use common::lab::{Lab, available};
-use std::process::Output;
 
 const PASS: &str = "fix-deploy-pass";
 
@@ -24,29 +23,6 @@ fn inventory(lab: &Lab) -> std::path::PathBuf {
     let p = lab.state.join("fix-inventory.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// `pulldoctor ARGS` run where an operator would be (the GitLab VM), with the audit log in the
-/// lab's state directory.
-fn doctor(lab: &Lab, inv: &std::path::Path, args: &[&str], env: &[&str]) -> Output {
-    let state = format!(
-        "PULLDOCTOR_STATE_DIR={}",
-        lab.state.join("pd-state").display()
-    );
-    let inv = inv.display().to_string();
-    let mut argv = vec!["exec", "gitlabvm", "env", state.as_str()];
-    argv.extend_from_slice(env);
-    argv.extend([env!("CARGO_BIN_EXE_pulldoctor"), "--config", &inv, "fix"]);
-    argv.extend_from_slice(args);
-    lab.cmd(&argv)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn hosts_toml_digest(lab: &Lab) -> String {
@@ -75,14 +51,14 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
     );
 
     // shown, not applied
-    let dry = doctor(&lab, &inv, &["--dry-run"], &[]);
-    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let dry = lab.fix(&inv, &["--dry-run"], &[]);
+    assert_eq!(dry.status.code(), Some(0), "{}", common::output_text(&dry));
     assert!(
-        text(&dry).contains("10.88.1.1:5050/hosts.toml"),
+        common::output_text(&dry).contains("10.88.1.1:5050/hosts.toml"),
         "{}",
-        text(&dry)
+        common::output_text(&dry)
     );
-    assert!(text(&dry).contains("server = \"http://10.88.1.1:5050\""));
+    assert!(common::output_text(&dry).contains("server = \"http://10.88.1.1:5050\""));
     let ro = lab.cmd(&[
         "exec",
         "gitlabvm",
@@ -93,13 +69,13 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
         "fix",
         "--yes",
     ]);
-    assert_eq!(ro.status.code(), Some(2), "{}", text(&ro));
-    let no_tty = doctor(&lab, &inv, &[], &[]);
+    assert_eq!(ro.status.code(), Some(2), "{}", common::output_text(&ro));
+    let no_tty = lab.fix(&inv, &[], &[]);
     assert_eq!(
         no_tty.status.code(),
         Some(2),
         "unconfirmed: {}",
-        text(&no_tty)
+        common::output_text(&no_tty)
     );
     assert!(!pull(&lab).status.success(), "nothing may have changed");
 
@@ -116,18 +92,23 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
     std::fs::write(&report_path, &broken.stdout).unwrap();
 
     // applied, verified, and the real pull works
-    let fixed = doctor(&lab, &inv, &["--yes"], &[]);
-    assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
-    assert!(
-        text(&fixed).contains("fixed and verified"),
+    let fixed = lab.fix(&inv, &["--yes"], &[]);
+    assert_eq!(
+        fixed.status.code(),
+        Some(0),
         "{}",
-        text(&fixed)
+        common::output_text(&fixed)
+    );
+    assert!(
+        common::output_text(&fixed).contains("fixed and verified"),
+        "{}",
+        common::output_text(&fixed)
     );
     let pulled = pull(&lab);
     assert!(
         pulled.status.success(),
         "the real pull after the fix: {}",
-        text(&pulled)
+        common::output_text(&pulled)
     );
     let audit = std::fs::read_to_string(lab.state.join("pd-state/audit.jsonl")).unwrap();
     assert!(
@@ -153,17 +134,30 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
     assert!(md.contains("### Applied (problem"), "{md}");
 
     // idempotent
-    let again = doctor(&lab, &inv, &["--yes"], &[]);
+    let again = lab.fix(&inv, &["--yes"], &[]);
     assert_eq!(again.status.code(), Some(0));
-    assert!(text(&again).contains("Nothing to fix"), "{}", text(&again));
+    assert!(
+        common::output_text(&again).contains("Nothing to fix"),
+        "{}",
+        common::output_text(&again)
+    );
 
     // a fix whose verification fails is rolled back: the file is byte-identical afterwards
     lab.ok(&["heal", "no-hosts-toml"]);
     lab.ok(&["fault", "server-only"]);
     let before = hosts_toml_digest(&lab);
-    let failed = doctor(&lab, &inv, &["--yes"], &["PULLDOCTOR_TEST_FAIL_VERIFY=1"]);
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
-    assert!(text(&failed).contains("rolled back"), "{}", text(&failed));
+    let failed = lab.fix(&inv, &["--yes"], &["PULLDOCTOR_TEST_FAIL_VERIFY=1"]);
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        common::output_text(&failed)
+    );
+    assert!(
+        common::output_text(&failed).contains("rolled back"),
+        "{}",
+        common::output_text(&failed)
+    );
     assert_eq!(
         hosts_toml_digest(&lab),
         before,

@@ -17,27 +17,6 @@ use std::time::Instant;
 
 const PASS: &str = "fix-hops-pass";
 
-fn doctor(lab: &Lab, args: &[&str], env: &[&str]) -> Output {
-    let state = format!(
-        "PULLDOCTOR_STATE_DIR={}",
-        lab.state.join("pd-state").display()
-    );
-    let inv = lab.state.join("inventory-lab.toml").display().to_string();
-    let mut argv = vec!["exec", "gitlabvm", "env", state.as_str()];
-    argv.extend_from_slice(env);
-    argv.extend([env!("CARGO_BIN_EXE_pulldoctor"), "--config", &inv, "fix"]);
-    argv.extend_from_slice(args);
-    lab.cmd(&argv)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn pull(lab: &Lab, timeout: &str) -> Output {
     lab.pull_backend("k8snode", PASS, timeout)
 }
@@ -86,8 +65,8 @@ fn hop_faults_are_fixed_verified_and_rolled_back_in_the_lab() {
             !pull(&lab, "4").status.success(),
             "{fault:?} must break the pull"
         );
-        let fixed = doctor(&lab, &["--yes"], &[]);
-        let out = text(&fixed);
+        let fixed = lab.fix(&lab.inventory(), &["--yes"], &[]);
+        let out = common::output_text(&fixed);
         assert_eq!(fixed.status.code(), Some(0), "{fault:?}: {out}");
         assert!(out.contains(&format!("run on {hop}: {command}")), "{out}");
         assert!(
@@ -98,7 +77,7 @@ fn hop_faults_are_fixed_verified_and_rolled_back_in_the_lab() {
         assert!(
             pulled.status.success(),
             "{fault:?}: the real pull after the fix: {}",
-            text(&pulled)
+            common::output_text(&pulled)
         );
         eprintln!("{fault:?} fixed: {:?}", t0.elapsed());
         lab.ok(&["heal", "all"]);
@@ -116,15 +95,32 @@ fn hop_faults_are_fixed_verified_and_rolled_back_in_the_lab() {
     );
 
     // a second run finds nothing to do
-    let again = doctor(&lab, &["--yes"], &[]);
-    assert!(text(&again).contains("Nothing to fix"), "{}", text(&again));
+    let again = lab.fix(&lab.inventory(), &["--yes"], &[]);
+    assert!(
+        common::output_text(&again).contains("Nothing to fix"),
+        "{}",
+        common::output_text(&again)
+    );
 
     // verification fails: the REJECT goes back where it was, the ACCEPT goes away
     lab.ok(&["fault", "reject-host-unreachable", "bastion", "5050"]);
     let before = rules(&lab, "bastion");
-    let failed = doctor(&lab, &["--yes"], &["PULLDOCTOR_TEST_FAIL_VERIFY=1"]);
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
-    assert!(text(&failed).contains("rolled back"), "{}", text(&failed));
+    let failed = lab.fix(
+        &lab.inventory(),
+        &["--yes"],
+        &["PULLDOCTOR_TEST_FAIL_VERIFY=1"],
+    );
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        common::output_text(&failed)
+    );
+    assert!(
+        common::output_text(&failed).contains("rolled back"),
+        "{}",
+        common::output_text(&failed)
+    );
     assert_eq!(
         rules(&lab, "bastion"),
         before,

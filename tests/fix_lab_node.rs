@@ -21,45 +21,6 @@ use std::time::{Duration, Instant};
 const PASS: &str = "fix-node-pass";
 const NODES: [&str; 2] = ["k8snode", "k8snode2"];
 
-/// `pulldoctor --config <the lab's inventory> fix ARGS`, run in gitlabvm.
-fn doctor_argv(lab: &Lab, args: &[&str], env: &[&str]) -> Vec<String> {
-    let mut argv: Vec<String> = vec![
-        "exec".into(),
-        "gitlabvm".into(),
-        "env".into(),
-        format!(
-            "PULLDOCTOR_STATE_DIR={}",
-            lab.state.join("pd-state").display()
-        ),
-    ];
-    argv.extend(env.iter().map(|s| (*s).to_string()));
-    argv.extend([
-        env!("CARGO_BIN_EXE_pulldoctor").to_string(),
-        "--config".into(),
-        inventory(lab).display().to_string(),
-        "fix".into(),
-    ]);
-    argv.extend(args.iter().map(|s| (*s).to_string()));
-    argv
-}
-
-fn doctor(lab: &Lab, args: &[&str], env: &[&str]) -> Output {
-    let argv = doctor_argv(lab, args, env);
-    lab.cmd(&argv.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn inventory(lab: &Lab) -> PathBuf {
-    lab.state.join("inventory-lab.toml")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn pull(lab: &Lab, node: &str) -> Output {
     lab.pull_backend(node, PASS, "20")
 }
@@ -127,7 +88,7 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     }
     let t0 = Instant::now();
     let lab = Lab::up_nodes("pdxn-", PASS, 2).expect("lab up");
-    let inv = std::fs::read_to_string(inventory(&lab)).unwrap();
+    let inv = std::fs::read_to_string(lab.inventory()).unwrap();
     for node in NODES {
         assert!(
             inv.contains(&format!(
@@ -140,11 +101,11 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
 
     // the healthy two-node lab: nothing to fix (k8snode2 comes in on its own link to bastion,
     // and the hop walk from it finds nothing wrong either)
-    let healthy = doctor(&lab, &["--dry-run"], &[]);
+    let healthy = lab.fix(&lab.inventory(), &["--dry-run"], &[]);
     assert!(
-        text(&healthy).contains("Nothing to fix"),
+        common::output_text(&healthy).contains("Nothing to fix"),
         "{}",
-        text(&healthy)
+        common::output_text(&healthy)
     );
 
     // 1. the same fault on both nodes: one apply fixes both, one node at a time
@@ -155,8 +116,8 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
             "{node}: the fault must break the pull"
         );
     }
-    let fixed = doctor(&lab, &["--yes"], &[]);
-    let out = text(&fixed);
+    let fixed = lab.fix(&lab.inventory(), &["--yes"], &[]);
+    let out = common::output_text(&fixed);
     assert_eq!(fixed.status.code(), Some(0), "{out}");
     let first = out
         .find("hosts-toml-http on k8snode: fixed and verified")
@@ -178,7 +139,11 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     assert!(verified_1 < started_2, "{log}");
     for node in NODES {
         let pulled = pull(&lab, node);
-        assert!(pulled.status.success(), "{node}: {}", text(&pulled));
+        assert!(
+            pulled.status.success(),
+            "{node}: {}",
+            common::output_text(&pulled)
+        );
     }
     eprintln!("twins fixed: {:?}", t0.elapsed());
     lab.ok(&["heal", "all"]);
@@ -194,8 +159,8 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
             "5050",
         ]);
     }
-    let fixed = doctor(&lab, &["--yes"], &[]);
-    let out = text(&fixed);
+    let fixed = lab.fix(&lab.inventory(), &["--yes"], &[]);
+    let out = common::output_text(&fixed);
     assert_eq!(fixed.status.code(), Some(0), "{out}");
     assert!(
         out.contains("why: bastion breaks :5050 for k8snode, k8snode2 (route registry)"),
@@ -212,7 +177,11 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     );
     for node in NODES {
         let pulled = pull(&lab, node);
-        assert!(pulled.status.success(), "{node}: {}", text(&pulled));
+        assert!(
+            pulled.status.success(),
+            "{node}: {}",
+            common::output_text(&pulled)
+        );
     }
     eprintln!("hop twins fixed: {:?}", t0.elapsed());
     lab.ok(&["heal", "all"]);
@@ -227,8 +196,8 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     ] {
         lab.ok(&["fault", fault]);
         assert!(!pull(&lab, "k8snode").status.success(), "{fault}");
-        let fixed = doctor(&lab, &["--yes", "k8snode"], &[]);
-        let out = text(&fixed);
+        let fixed = lab.fix(&lab.inventory(), &["--yes", "k8snode"], &[]);
+        let out = common::output_text(&fixed);
         assert_eq!(fixed.status.code(), Some(0), "{fault}: {out}");
         assert!(out.contains(shows), "{fault}: {out}");
         assert!(
@@ -236,7 +205,11 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
             "{fault}: {out}"
         );
         let pulled = pull(&lab, "k8snode");
-        assert!(pulled.status.success(), "{fault}: {}", text(&pulled));
+        assert!(
+            pulled.status.success(),
+            "{fault}: {}",
+            common::output_text(&pulled)
+        );
         eprintln!("{fault} fixed: {:?}", t0.elapsed());
         lab.ok(&["heal", "all"]);
     }
@@ -245,13 +218,22 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     lab.ok(&["fault", "v2-key-on-v1"]);
     let before = sha(&config_toml(&lab, "k8snode"));
     let pid_before = containerd_pid(&lab, "k8snode");
-    let failed = doctor(
-        &lab,
+    let failed = lab.fix(
+        &lab.inventory(),
         &["--yes", "k8snode"],
         &["PULLDOCTOR_TEST_FAIL_VERIFY=1"],
     );
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
-    assert!(text(&failed).contains("rolled back"), "{}", text(&failed));
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        common::output_text(&failed)
+    );
+    assert!(
+        common::output_text(&failed).contains("rolled back"),
+        "{}",
+        common::output_text(&failed)
+    );
     assert_eq!(sha(&config_toml(&lab, "k8snode")), before);
     assert!(cri_answers(&lab, "k8snode"), "containerd runs again");
     assert_ne!(
@@ -269,8 +251,8 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     let before: Vec<String> = NODES.iter().map(|n| sha(&config_toml(&lab, n))).collect();
     let hosts_before = sha(&hosts_toml(&lab, "k8snode"));
     std::fs::write(lab.state.join("k8snode/break-next-restart"), "").unwrap();
-    let broken = doctor(&lab, &["--yes"], &[]);
-    let out = text(&broken);
+    let broken = lab.fix(&lab.inventory(), &["--yes"], &[]);
+    let out = common::output_text(&broken);
     assert_eq!(broken.status.code(), Some(1), "{out}");
     assert!(out.contains("containerd on k8snode exited"), "{out}");
     assert!(out.contains("rolled back"), "{out}");
@@ -290,7 +272,7 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     std::fs::write(lab.state.join("k8snode/restart-delay"), "6").unwrap();
     let config_before = sha(&config_toml(&lab, "k8snode"));
     let hosts_before = sha(&hosts_toml(&lab, "k8snode"));
-    let argv = doctor_argv(&lab, &["--yes", "k8snode"], &[]);
+    let argv = lab.fix_argv(&lab.inventory(), &["--yes", "k8snode"], &[]);
     let mut child = std::process::Command::new("bash")
         .arg(lab.script())
         .args(&argv)
@@ -314,7 +296,7 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = pulldoctor_pid(&inventory(&lab)).expect("the running pulldoctor");
+    let pid = pulldoctor_pid(&lab.inventory()).expect("the running pulldoctor");
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
@@ -347,28 +329,33 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     assert!(config_now != config_before, "the kill came after the edit");
     assert_eq!(temp_files(&etc(&lab, "k8snode")), Vec::<PathBuf>::new());
     // the next run sees the backups and offers them back
-    let next = doctor(&lab, &["--dry-run"], &[]);
-    let out = text(&next);
+    let next = lab.fix(&lab.inventory(), &["--dry-run"], &[]);
+    let out = common::output_text(&next);
     assert!(out.contains("An earlier apply did not finish"), "{out}");
     assert!(
         out.contains("/etc/containerd/config.toml on k8snode (backup /etc/containerd/config.toml.pulldoctor-backup-"),
         "{out}"
     );
     assert!(out.contains("pulldoctor fix --restore"), "{out}");
-    let restored = doctor(&lab, &["--restore", "--yes"], &[]);
-    assert_eq!(restored.status.code(), Some(0), "{}", text(&restored));
-    assert!(
-        text(&restored).contains("k8snode: /etc/containerd/config.toml restored"),
+    let restored = lab.fix(&lab.inventory(), &["--restore", "--yes"], &[]);
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
         "{}",
-        text(&restored)
+        common::output_text(&restored)
+    );
+    assert!(
+        common::output_text(&restored).contains("k8snode: /etc/containerd/config.toml restored"),
+        "{}",
+        common::output_text(&restored)
     );
     assert_eq!(sha(&config_toml(&lab, "k8snode")), config_before);
     assert_eq!(sha(&hosts_toml(&lab, "k8snode")), hosts_before);
-    let again = doctor(&lab, &["--restore", "--yes"], &[]);
+    let again = lab.fix(&lab.inventory(), &["--restore", "--yes"], &[]);
     assert!(
-        text(&again).contains("Nothing to restore"),
+        common::output_text(&again).contains("Nothing to restore"),
         "{}",
-        text(&again)
+        common::output_text(&again)
     );
     eprintln!("kill and restore: {:?}", t0.elapsed());
     // the killed apply's restart finishes on its own; then the lab is healed

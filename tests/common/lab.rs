@@ -2,7 +2,7 @@
 //! directory, torn down when dropped, even when an assertion fails; skipped with the reason when
 //! the machine cannot run it (not root, packages missing).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// One running lab.
@@ -62,6 +62,44 @@ impl Lab {
             .env("PD_LAB_NODES", self.nodes.to_string())
             .output()
             .expect("run lab.sh")
+    }
+
+    /// The `lab.sh` arguments that run `pulldoctor --config INVENTORY fix ARGS` in gitlabvm, as
+    /// an operator would, with the extra environment `env` (`NAME=value`) and the audit log and
+    /// backups in the lab's state directory.
+    #[allow(dead_code)] // only the fix tests run fix
+    pub fn fix_argv(&self, inventory: &Path, args: &[&str], env: &[&str]) -> Vec<String> {
+        let mut argv: Vec<String> = vec![
+            "exec".into(),
+            "gitlabvm".into(),
+            "env".into(),
+            format!(
+                "PULLDOCTOR_STATE_DIR={}",
+                self.state.join("pd-state").display()
+            ),
+        ];
+        argv.extend(env.iter().map(|s| (*s).to_string()));
+        argv.extend([
+            env!("CARGO_BIN_EXE_pulldoctor").to_string(),
+            "--config".into(),
+            inventory.display().to_string(),
+            "fix".into(),
+        ]);
+        argv.extend(args.iter().map(|s| (*s).to_string()));
+        argv
+    }
+
+    /// Run [`Lab::fix_argv`]; its output.
+    #[allow(dead_code)] // only the fix tests run fix
+    pub fn fix(&self, inventory: &Path, args: &[&str], env: &[&str]) -> Output {
+        let argv = self.fix_argv(inventory, args, env);
+        self.cmd(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The inventory `up` wrote for the lab (every node, the hops, GitLab, the route).
+    #[allow(dead_code)]
+    pub fn inventory(&self) -> PathBuf {
+        self.state.join("inventory-lab.toml")
     }
 
     /// Run `lab.sh ARGS`, which must succeed; its stdout.
