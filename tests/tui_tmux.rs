@@ -43,7 +43,7 @@ fn dashboard_in_tmux() {
     };
     // After the dashboard quits, the shell reports its exit code and the terminal's mode.
     let script = format!(
-        "cd '{cwd}' && NO_COLOR=1 '{bin}' --replay '{bundle}' --log-level info --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; sleep 60",
+        "cd '{cwd}' && NO_COLOR=1 '{bin}' --replay '{bundle}' --log-level info --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; echo STTY-DONE; sleep 60",
         cwd = dir.path().display(),
         bin = env!("CARGO_BIN_EXE_pulldoctor"),
         bundle = bundle.display(),
@@ -107,7 +107,8 @@ fn dashboard_in_tmux() {
     assert!(export.contains("docker_api_skew"), "{export}");
 
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for(&["EXIT="]);
+    // the terminal modes are printed after the exit code: wait for the line after them
+    let screen = tmux.wait_for(&["STTY-DONE"]);
     assert!(
         screen.contains("EXIT=1"),
         "exit code of the run (error findings): {screen}"
@@ -146,7 +147,7 @@ fn preparation_error_restores_terminal() {
         socket: format!("pulldoctor-tui-err-{}", std::process::id()),
     };
     let script = format!(
-        "'{bin}' --replay '{missing}' --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; sleep 60",
+        "'{bin}' --replay '{missing}' --log-file '{log}'; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; echo STTY-DONE; sleep 60",
         bin = env!("CARGO_BIN_EXE_pulldoctor"),
         missing = dir.path().join("missing.bundle.json").display(),
         log = dir.path().join("tui.log").display(),
@@ -165,7 +166,8 @@ fn preparation_error_restores_terminal() {
         &script,
     ]);
     assert!(out.status.success(), "tmux new-session: {out:?}");
-    let screen = tmux.wait_for(&["EXIT="]);
+    // the terminal modes are printed after the exit code: wait for the line after them
+    let screen = tmux.wait_for(&["STTY-DONE"]);
     assert!(screen.contains("EXIT=2"), "{screen}");
     assert!(screen.contains("cannot read bundle"), "{screen}");
     assert!(screen.contains("icanon echo"), "{screen}");
