@@ -313,14 +313,26 @@ impl HttpClients {
             step: NetStep::Request,
             message: e.to_string(),
         })?;
-        let mut builder = client.request(method, &req.url);
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
+        let build = || {
+            let mut builder = client.request(method.clone(), &req.url);
+            for (name, value) in &req.headers {
+                builder = builder.header(name, value);
+            }
+            if !req.body.is_empty() {
+                builder = builder.body(req.body.clone());
+            }
+            builder
+        };
+        let mut sent = build().send().await;
+        // A server may close a kept-alive connection just as the next request goes out on it
+        // (its idle timeout, or a server that answers once and hangs up without saying so); the
+        // request then fails before any answer. Like Go's net/http, retry an idempotent request
+        // once, on a new connection, rather than report a working server as unreachable.
+        if matches!(&sent, Err(e) if idempotent(&method) && closed_before_answer(e)) {
+            tracing::debug!(%target, "connection closed before the answer; retrying once");
+            sent = build().send().await;
         }
-        if !req.body.is_empty() {
-            builder = builder.body(req.body.clone());
-        }
-        let mut resp = builder.send().await.map_err(|e| NetError {
+        let mut resp = sent.map_err(|e| NetError {
             target: target.to_string(),
             step: reqwest_step(&e),
             message: cause_chain(&e),
@@ -515,6 +527,27 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
         raw = raw.get(take + 2..).unwrap_or_default();
     }
     out
+}
+
+/// Sending it twice has the effect of sending it once.
+fn idempotent(method: &reqwest::Method) -> bool {
+    matches!(*method, reqwest::Method::GET | reqwest::Method::HEAD)
+}
+
+/// The connection closed after the request went out and before any byte of an answer (hyper's
+/// "connection closed before message completed").
+fn closed_before_answer(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn reqwest_step(e: &reqwest::Error) -> NetStep {
@@ -866,6 +899,52 @@ mod tests {
         );
         assert_eq!(dechunk(b"4\r\nWi"), b"Wi");
         assert_eq!(dechunk(b"zz\r\n"), b"");
+    }
+
+    /// A server that answers the first request on each connection and keeps it open, then reads
+    /// the second and hangs up without answering: what a server whose idle timeout fires just as
+    /// a kept-alive connection is reused looks like to the client.
+    fn closes_under_the_second_request() -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/v2/", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    if conn.read(&mut buf).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+                    let _ = conn.read(&mut buf);
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn idempotent_request_survives_a_closed_kept_alive_connection() {
+        let url = closes_under_the_second_request();
+        let clients = HttpClients::default();
+        for round in 0..3 {
+            let answer = clients.send(&HttpRequest::get(&url)).await;
+            assert_eq!(answer.map(|r| r.status).ok(), Some(200), "round {round}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_is_not_sent_twice() {
+        let url = closes_under_the_second_request();
+        let clients = HttpClients::default();
+        let post = HttpRequest::new("POST", &url);
+        assert!(clients.send(&post).await.is_ok());
+        let second = clients.send(&post).await.expect_err("the server hung up");
+        assert!(
+            second.message.contains("closed before message completed"),
+            "{second:?}"
+        );
     }
 
     #[test]
