@@ -47,6 +47,9 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// Body bytes kept; the rest is not read.
     pub max_body: usize,
+    /// Sending it twice does what sending it once does, whatever its method (a token request):
+    /// it may be retried when the connection closes under it. `GET` and `HEAD` always may.
+    pub repeatable: bool,
 }
 
 impl HttpRequest {
@@ -68,6 +71,7 @@ impl HttpRequest {
             trust: TlsTrust::System,
             timeout: Duration::from_secs(10),
             max_body: DEFAULT_MAX_BODY,
+            repeatable: false,
         }
     }
 
@@ -328,7 +332,9 @@ impl HttpClients {
         // (its idle timeout, or a server that answers once and hangs up without saying so); the
         // request then fails before any answer. Like Go's net/http, retry an idempotent request
         // once, on a new connection, rather than report a working server as unreachable.
-        if matches!(&sent, Err(e) if idempotent(&method) && closed_before_answer(e)) {
+        let repeatable =
+            req.repeatable || matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
+        if matches!(&sent, Err(e) if repeatable && closed_before_answer(e)) {
             tracing::debug!(%target, "connection closed before the answer; retrying once");
             sent = build().send().await;
         }
@@ -527,11 +533,6 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
         raw = raw.get(take + 2..).unwrap_or_default();
     }
     out
-}
-
-/// Sending it twice has the effect of sending it once.
-fn idempotent(method: &reqwest::Method) -> bool {
-    matches!(*method, reqwest::Method::GET | reqwest::Method::HEAD)
 }
 
 /// The connection closed after the request went out and before any byte of an answer (hyper's
@@ -935,7 +936,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_post_is_not_sent_twice() {
+    async fn a_post_is_sent_twice_only_when_repeatable() {
         let url = closes_under_the_second_request();
         let clients = HttpClients::default();
         let post = HttpRequest::new("POST", &url);
@@ -945,6 +946,14 @@ mod tests {
             second.message.contains("closed before message completed"),
             "{second:?}"
         );
+        let token_post = HttpRequest {
+            repeatable: true,
+            ..post
+        };
+        for round in 0..3 {
+            let answer = clients.send(&token_post).await;
+            assert_eq!(answer.map(|r| r.status).ok(), Some(200), "round {round}");
+        }
     }
 
     #[test]

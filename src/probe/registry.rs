@@ -243,6 +243,8 @@ impl<'a> Session<'a> {
         if let Some(creds) = credentials {
             let mut post = self.request("POST", realm.clone());
             post = post.header("Content-Type", "application/x-www-form-urlencoded");
+            // a password grant only issues a token: asking twice is harmless
+            post.repeatable = true;
             post.body = form_encode(&[
                 ("grant_type", "password"),
                 ("username", &creds.username),
