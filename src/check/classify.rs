@@ -66,6 +66,8 @@ pub struct Classifier {
     catalog: Catalog,
     prefilter: regex::bytes::Regex,
     set: RegexSet,
+    /// The `none` patterns alone, for whole lines (see [`Classifier::is_benign_line`]).
+    benign: RegexSet,
     patterns: Vec<Compiled>,
     guards: Vec<Vec<Regex>>,
     contexts: Vec<Option<Regex>>,
@@ -108,31 +110,42 @@ impl Classifier {
         let set = RegexSet::new(patterns.iter().map(|p| p.regex.as_str()))
             .map_err(|e| compile_err("pattern set", &e))?;
         // The prefilter: every pattern that can raise a failure, plus the unclassified and header
-        // lines, as one alternation run over whole blocks.
+        // lines, as one alternation run over whole blocks; `^` and `$` are line anchors there, as
+        // they are in a record (a pattern anchored at the line's end matched only a block's end).
         let mut alternatives: Vec<String> = patterns
             .iter()
             .filter(|p| catalog.signatures()[p.sig].class != Class::None)
             .map(|p| p.regex.as_str().to_string())
             .collect();
-        alternatives.push(FAILURE_LIKE.replace('^', "(?m:^)"));
+        alternatives.push(FAILURE_LIKE.to_string());
         alternatives.push(SYMPTOM.to_string());
-        alternatives.push(HEADERS.replace('^', "(?m:^)"));
+        alternatives.push(HEADERS.to_string());
         let alt = alternatives
             .iter()
             .map(|a| format!("(?:{a})"))
             .collect::<Vec<_>>()
             .join("|");
         let prefilter = regex::bytes::RegexBuilder::new(&alt)
+            .multi_line(true)
+            .crlf(true)
             .unicode(false)
             .size_limit(64 << 20)
             .build()
             .map_err(|e| compile_err("prefilter", &e))?;
         let failure_like = Regex::new(FAILURE_LIKE).map_err(|e| compile_err("failure-like", &e))?;
         let symptom = Regex::new(SYMPTOM).map_err(|e| compile_err("symptom", &e))?;
+        let benign = RegexSet::new(
+            patterns
+                .iter()
+                .filter(|p| catalog.signatures()[p.sig].class == Class::None)
+                .map(|p| p.regex.as_str()),
+        )
+        .map_err(|e| compile_err("benign set", &e))?;
         Ok(Classifier {
             catalog,
             prefilter,
             set,
+            benign,
             patterns,
             guards,
             contexts,
@@ -160,6 +173,13 @@ impl Classifier {
             return None;
         }
         self.prefilter.find_at(block, from).map(|m| m.start())
+    }
+
+    /// Does a `none` pattern match the line as written? A journal or klog record's text drops
+    /// its header, and the header can be what says the line is benign (kubelet's source file).
+    #[must_use]
+    pub fn is_benign_line(&self, line: &str) -> bool {
+        self.benign.is_match(line)
     }
 
     /// Classify one record's text.

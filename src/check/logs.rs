@@ -817,7 +817,11 @@ fn scan_block(
             let ex = matches!(outcome, Outcome::Failure(_)).then(|| extract::extract(&rec.text));
             (outcome, ex)
         } else {
-            let outcome = classifier.classify(&rec.text);
+            let outcome = if classifier.is_benign_line(&raw) {
+                Outcome::Benign
+            } else {
+                classifier.classify(&rec.text)
+            };
             let ex = matches!(outcome, Outcome::Failure(_)).then(|| extract::extract(&rec.text));
             if seen.len() >= MEMO_ENTRIES {
                 seen.clear();
@@ -1005,6 +1009,26 @@ mod tests {
     }
 
     /// Binary detection.
+    /// A pattern anchored at the end of a line (`: EOF$`) finds its line in the middle of a
+    /// paste, not only at the end of the input; CRLF line ends too.
+    #[test]
+    fn line_end_anchors_hold_inside_a_block() {
+        let classifier = crate::check::classify::Classifier::new(
+            crate::check::catalog::Catalog::embedded().unwrap(),
+        )
+        .unwrap();
+        for text in [
+            "Step 1/19 : FROM calico/bpftool:v5.3\nGet https://registry-1.docker.io/v2/: EOF\nStep 2/19\n",
+            "Step 1/19 : FROM calico/bpftool:v5.3\r\nGet https://registry-1.docker.io/v2/: EOF\r\nStep 2/19\r\n",
+        ] {
+            assert_eq!(
+                classifier.classify_text(text),
+                Class::OtherNetwork,
+                "{text:?}"
+            );
+        }
+    }
+
     #[test]
     fn binary_lines() {
         assert!(is_binary(b"ab\0cd"));

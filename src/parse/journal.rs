@@ -89,7 +89,7 @@ fn parse_logrus(msg: &str, line_no: u64, display: &str) -> Option<Record> {
                 if !text.is_empty() {
                     text.push(' ');
                 }
-                if key != "msg" {
+                if key != "msg" && !key.is_empty() {
                     text.push_str(key);
                     text.push('=');
                 }
@@ -115,6 +115,11 @@ fn field_start(s: &str, key: &str) -> Option<usize> {
         .find(|&i| i == 0 || s.as_bytes()[i - 1] == b' ')
 }
 
+/// Can a quoted value end just before `b[i..]`: at the end of the line, or before ` key=`?
+fn closes_value(b: &[u8], i: usize) -> bool {
+    i >= b.len() || (b[i] == b' ' && (i + 1 >= b.len() || key_follows(b, i + 1)))
+}
+
 /// Is `b[i..]` the start of a ` key=` (identifier characters, then `=`)?
 fn key_follows(b: &[u8], i: usize) -> bool {
     let mut j = i;
@@ -124,7 +129,9 @@ fn key_follows(b: &[u8], i: usize) -> bool {
     j > i && b.get(j) == Some(&b'=')
 }
 
-/// Split logrus `key=value key="quoted \"value\""` pairs. Values keep their escapes.
+/// Split logrus `key=value key="quoted \"value\""` pairs. Values keep their escapes. Text
+/// that is no field (what is left when a paste lost its quoting) comes back under the key `""`,
+/// so nothing a line says is dropped.
 pub fn logrus_fields(s: &str) -> Vec<(&str, &str)> {
     let mut out = Vec::new();
     let b = s.as_bytes();
@@ -138,6 +145,9 @@ pub fn logrus_fields(s: &str) -> Vec<(&str, &str)> {
             i += 1;
         }
         if i >= b.len() || b[i] != b'=' {
+            if key_start < b.len() {
+                out.push(("", s[key_start..].trim_end()));
+            }
             break;
         }
         let key = &s[key_start..i];
@@ -145,7 +155,9 @@ pub fn logrus_fields(s: &str) -> Vec<(&str, &str)> {
         let (value, next) = if b.get(i) == Some(&b'"') {
             let start = i + 1;
             let mut j = start;
-            while j < b.len() && b[j] != b'"' {
+            // Markdown eats backslashes, so pasted lines often carry `msg="Pull "x" failed"`: a
+            // quote closes the value only at the end or before the next ` key=`.
+            while j < b.len() && !(b[j] == b'"' && closes_value(b, j + 1)) {
                 j += if b[j] == b'\\' { 2 } else { 1 };
             }
             let end = j.min(b.len());
@@ -272,6 +284,21 @@ mod tests {
         assert_eq!(rec.format, RecordFormat::Logrus);
         assert!(rec.text.starts_with("user: warning: [2025-06-10T01:47:52Z]: fetch failed error=failed to do request: lookup ghcr.io"), "{}", rec.text);
         assert!(rec.text.ends_with("host=ghcr.io"), "{}", rec.text);
+    }
+
+    /// A paste that lost its backslashes (`msg="PullImage "x" failed"`) keeps every word: a quote
+    /// inside a value does not end it, and what cannot be split is kept as text.
+    #[test]
+    fn logrus_with_quotes_a_paste_unescaped() {
+        let line = r#"time="2020-03-12T23:53:50+01:00" level=error msg="PullImage "redis:alpine" failed" error="failed to resolve image "docker.io/library/redis:alpine": 429 Too Many Requests""#;
+        let rec = parse_line(line, 1).unwrap();
+        assert_eq!(
+            rec.text,
+            r#"PullImage "redis:alpine" failed error=failed to resolve image "docker.io/library/redis:alpine": 429 Too Many Requests"#
+        );
+        let broken = r#"level=error msg="Pull x" what "is this": EOF"#;
+        let rec = parse_line(broken, 1).unwrap();
+        assert!(rec.text.ends_with(r#"what "is this": EOF"#), "{}", rec.text);
     }
 
     /// Free text is not a journal line.
