@@ -817,6 +817,8 @@ fn scan_block(
             let ex = matches!(outcome, Outcome::Failure(_)).then(|| extract::extract(&rec.text));
             (outcome, ex)
         } else {
+            // memoised by text: records that differ only in their header (time, pid) share one
+            // outcome; the header's benign marks are rare enough to ride along
             let outcome = if classifier.is_benign_line(&raw) {
                 Outcome::Benign
             } else {
