@@ -207,7 +207,7 @@ impl Classifier {
             if !p.standalone
                 && let Some(ctx) = &self.contexts[p.sig]
                 && !ctx.is_match(text)
-                && (nearby.is_empty() || !ctx.is_match(nearby))
+                && !self.gives_context(ctx, nearby)
             {
                 continue;
             }
@@ -240,6 +240,14 @@ impl Classifier {
             None if self.failure_like.is_match(text) => Outcome::Unclassified,
             None => Outcome::Benign,
         }
+    }
+
+    /// Does a line above give this record its context? Not one a `none` pattern claims: a line
+    /// about a Terraform registry or a package index does not make the next line a registry's.
+    fn gives_context(&self, ctx: &Regex, nearby: &str) -> bool {
+        nearby
+            .lines()
+            .any(|line| ctx.is_match(line) && !self.benign.is_match(line))
     }
 
     /// The class of a whole text (a paste): the most important failure in it, or `none`.
