@@ -93,17 +93,7 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
 
     // applied, verified, and the real pull works
     let fixed = lab.fix(&inv, &["--yes"], &[]);
-    assert_eq!(
-        fixed.status.code(),
-        Some(0),
-        "{}",
-        common::output_text(&fixed)
-    );
-    assert!(
-        common::output_text(&fixed).contains("fixed and verified"),
-        "{}",
-        common::output_text(&fixed)
-    );
+    common::assert_outcome(&fixed, 0, "fixed and verified");
     let pulled = pull(&lab);
     assert!(
         pulled.status.success(),
@@ -147,17 +137,7 @@ fn fixes_apply_verify_and_roll_back_in_the_lab() {
     lab.ok(&["fault", "server-only"]);
     let before = hosts_toml_digest(&lab);
     let failed = lab.fix(&inv, &["--yes"], &["PULLDOCTOR_TEST_FAIL_VERIFY=1"]);
-    assert_eq!(
-        failed.status.code(),
-        Some(1),
-        "{}",
-        common::output_text(&failed)
-    );
-    assert!(
-        common::output_text(&failed).contains("rolled back"),
-        "{}",
-        common::output_text(&failed)
-    );
+    common::assert_outcome(&failed, 1, "rolled back");
     assert_eq!(
         hosts_toml_digest(&lab),
         before,

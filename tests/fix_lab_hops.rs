@@ -110,17 +110,7 @@ fn hop_faults_are_fixed_verified_and_rolled_back_in_the_lab() {
         &["--yes"],
         &["PULLDOCTOR_TEST_FAIL_VERIFY=1"],
     );
-    assert_eq!(
-        failed.status.code(),
-        Some(1),
-        "{}",
-        common::output_text(&failed)
-    );
-    assert!(
-        common::output_text(&failed).contains("rolled back"),
-        "{}",
-        common::output_text(&failed)
-    );
+    common::assert_outcome(&failed, 1, "rolled back");
     assert_eq!(
         rules(&lab, "bastion"),
         before,

@@ -223,17 +223,7 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
         &["--yes", "k8snode"],
         &["PULLDOCTOR_TEST_FAIL_VERIFY=1"],
     );
-    assert_eq!(
-        failed.status.code(),
-        Some(1),
-        "{}",
-        common::output_text(&failed)
-    );
-    assert!(
-        common::output_text(&failed).contains("rolled back"),
-        "{}",
-        common::output_text(&failed)
-    );
+    common::assert_outcome(&failed, 1, "rolled back");
     assert_eq!(sha(&config_toml(&lab, "k8snode")), before);
     assert!(cri_answers(&lab, "k8snode"), "containerd runs again");
     assert_ne!(
@@ -338,16 +328,10 @@ fn restarting_fixes_twins_rollbacks_and_a_kill_in_a_two_node_lab() {
     );
     assert!(out.contains("pulldoctor fix --restore"), "{out}");
     let restored = lab.fix(&lab.inventory(), &["--restore", "--yes"], &[]);
-    assert_eq!(
-        restored.status.code(),
-        Some(0),
-        "{}",
-        common::output_text(&restored)
-    );
-    assert!(
-        common::output_text(&restored).contains("k8snode: /etc/containerd/config.toml restored"),
-        "{}",
-        common::output_text(&restored)
+    common::assert_outcome(
+        &restored,
+        0,
+        "k8snode: /etc/containerd/config.toml restored",
     );
     assert_eq!(sha(&config_toml(&lab, "k8snode")), config_before);
     assert_eq!(sha(&hosts_toml(&lab, "k8snode")), hosts_before);

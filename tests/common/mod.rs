@@ -22,6 +22,13 @@ pub fn output_text(out: &Output) -> String {
     )
 }
 
+/// The command exited with `code` and said `phrase`; when not, the failure shows all it said.
+pub fn assert_outcome(out: &Output, code: i32, phrase: &str) {
+    let text = output_text(out);
+    assert_eq!(out.status.code(), Some(code), "{text}");
+    assert!(text.contains(phrase), "{text}");
+}
+
 /// The crate root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
