@@ -865,14 +865,10 @@ fn fix_changes_the_stuck_jobs_tags_to_the_runners() {
         .filter(|l| *l != "    - mz-win-vm\n")
         .collect();
     assert_eq!(std::fs::read_to_string(&ci).unwrap(), expected);
-    let again = fix_run(&state, &["--config", inv_s, "fix", "--yes"], &env);
-    assert!(
-        common::output_text(&again).contains("Nothing to fix"),
-        "{}",
-        common::output_text(&again)
-    );
+    let again = common::output_text(&fix_run(&state, &["--config", inv_s, "fix", "--yes"], &env));
+    assert!(again.contains("Nothing to fix"), "{again}");
     let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
-    for out in [&shown, &shown_yes, &common::output_text(&again), &audit] {
+    for out in [&shown, &shown_yes, &again, &audit] {
         assert!(!out.contains(TOKEN), "the token leaked: {out}");
         assert!(
             !out.contains(REGISTRY_PASSWORD),

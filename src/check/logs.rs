@@ -1010,7 +1010,6 @@ mod tests {
         assert_eq!(join_lines(b"token: \ndial tcp"), "token: dial tcp");
     }
 
-    /// Binary detection.
     /// A pattern anchored at the end of a line (`: EOF$`) finds its line in the middle of a
     /// paste, not only at the end of the input; CRLF line ends too.
     #[test]
@@ -1031,6 +1030,7 @@ mod tests {
         }
     }
 
+    /// Binary detection.
     #[test]
     fn binary_lines() {
         assert!(is_binary(b"ab\0cd"));
